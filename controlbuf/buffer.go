@@ -1,0 +1,188 @@
+package controlbuf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// MaxQueuedControl is how many control items (anything but HeaderFrame
+// and DataFrame) may wait in a Buffer before Throttle blocks the reader
+// goroutine. Most control items answer the peer (SETTINGS ack, PING ack,
+// RST_STREAM, WINDOW_UPDATE): a peer that floods us with frames while not
+// reading our answers must not grow our memory without bound.
+const MaxQueuedControl = 50
+
+// Buffer is the queue of outbound work between producers and the loopy
+// goroutine. Put never blocks; Get blocks (if asked) until an item
+// arrives. The queue is a ring over a slice, so putting an item allocates
+// nothing once the ring has grown to the connection's working size.
+type Buffer struct {
+	mu       sync.Mutex
+	items    queue[Item] // guarded by mu
+	control  int         // queued control items; guarded by mu
+	err      error       // set by Finish; guarded by mu
+	sleeping bool        // Get waits on wake; guarded by mu
+	// throttle is non-nil while more than MaxQueuedControl control items
+	// are queued; it is closed when the count drops back. Guarded by mu.
+	throttle chan struct{}
+
+	wake chan struct{} // one token: an item arrived for a waiting Get
+	done chan struct{} // closed by Finish
+}
+
+// NewBuffer returns an empty Buffer.
+func NewBuffer() *Buffer {
+	return &Buffer{
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+// Put queues it. After Finish it returns an error wrapping ErrClosed and
+// drops it (without calling its callbacks).
+func (b *Buffer) Put(it Item) error {
+	_, err := b.ExecuteAndPut(nil, it)
+	return err
+}
+
+// ExecuteAndPut runs f under the Buffer's lock and queues it only if f
+// returns true, so that a state change and the item announcing it happen
+// as one step with respect to other producers. f must be quick and must
+// not call the Buffer. A nil f counts as true. After Finish, f is not run
+// and the error wraps ErrClosed.
+func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
+	b.mu.Lock()
+	if b.err != nil {
+		err := b.err
+		b.mu.Unlock()
+		return false, err
+	}
+	if f != nil && !f() {
+		b.mu.Unlock()
+		return false, nil
+	}
+	b.items.push(it)
+	if isControl(it) {
+		b.control++
+		if b.control > MaxQueuedControl && b.throttle == nil {
+			b.throttle = make(chan struct{})
+		}
+	}
+	wake := b.sleeping
+	b.sleeping = false
+	b.mu.Unlock()
+	if wake {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true, nil
+}
+
+// Throttle blocks while more than MaxQueuedControl control items are
+// queued. The reader goroutine calls it before reading each frame, so a
+// peer that makes us queue answers faster than we can write them is
+// stopped from sending more. It returns at once after Finish.
+func (b *Buffer) Throttle() {
+	b.mu.Lock()
+	ch := b.throttle
+	b.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-b.done:
+	}
+}
+
+// Get returns the next item. When the Buffer is empty it returns (nil,
+// nil) if block is false, and otherwise waits for an item. After Finish it
+// returns an error wrapping ErrClosed. Get is for the one loopy goroutine.
+func (b *Buffer) Get(block bool) (Item, error) {
+	for {
+		b.mu.Lock()
+		if b.err != nil {
+			err := b.err
+			b.mu.Unlock()
+			return nil, err
+		}
+		if b.items.len() > 0 {
+			it := b.items.pop()
+			if isControl(it) {
+				b.control--
+				if b.control <= MaxQueuedControl && b.throttle != nil {
+					close(b.throttle)
+					b.throttle = nil
+				}
+			}
+			b.mu.Unlock()
+			return it, nil
+		}
+		if !block {
+			b.mu.Unlock()
+			return nil, nil
+		}
+		b.sleeping = true
+		b.mu.Unlock()
+		select {
+		case <-b.wake:
+		case <-b.done:
+		}
+	}
+}
+
+// Finish closes the Buffer: Put and Get fail from now on with an error
+// wrapping ErrClosed (and err, if non-nil), waiters in Get and Throttle
+// wake up, and every queued HeaderFrame's OnOrphaned is called with that
+// error. Queued items are dropped. Only the first call has an effect.
+func (b *Buffer) Finish(err error) {
+	b.mu.Lock()
+	if b.err != nil {
+		b.mu.Unlock()
+		return
+	}
+	switch {
+	case err == nil:
+		b.err = ErrClosed
+	case errors.Is(err, ErrClosed):
+		b.err = err
+	default:
+		b.err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	closeErr := b.err
+	var orphans []*HeaderFrame
+	b.items.clear(func(it Item) {
+		if h, ok := it.(*HeaderFrame); ok && h.OnOrphaned != nil {
+			orphans = append(orphans, h)
+		}
+	})
+	b.items = queue[Item]{}
+	b.control = 0
+	if b.throttle != nil {
+		close(b.throttle)
+		b.throttle = nil
+	}
+	close(b.done)
+	b.mu.Unlock()
+	for _, h := range orphans {
+		h.OnOrphaned(closeErr)
+	}
+}
+
+// Len returns how many control items (those counted against
+// MaxQueuedControl) and how many items in all are queued.
+func (b *Buffer) Len() (control, total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.control, b.items.len()
+}
+
+// closedErr returns the error Finish set, or nil.
+func (b *Buffer) closedErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}

@@ -1,0 +1,197 @@
+// Package controlbuf holds the outbound side of an h2rpc HTTP/2 connection:
+// the Buffer, one queue of every piece of outbound work (headers, data,
+// window updates, settings, pings, resets, GOAWAY), and the Loopy writer,
+// the one goroutine that drains the Buffer and is the only writer of the
+// connection.
+//
+// Producers (application goroutines, the reader goroutine, keepalive) put
+// Items on the Buffer and return; they never write frames themselves.
+// Items are always passed as pointers, and once put they belong to loopy:
+// a producer must not touch an item again unless one of its callbacks
+// (OnDone, OnWrite, OnOrphaned) told it loopy is finished with it.
+package controlbuf
+
+import (
+	"errors"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+var (
+	// ErrClosed is wrapped by every error of a Buffer that was finished:
+	// Put and Get fail with it, and OnOrphaned of queued headers gets it.
+	ErrClosed = errors.New("controlbuf: buffer closed")
+
+	// ErrHeaderListTooLarge is wrapped by the error given to
+	// HeaderFrame.OnOrphaned when the header list is larger than the
+	// peer's SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2), so loopy
+	// refused to send it.
+	ErrHeaderListTooLarge = errors.New("controlbuf: header list larger than the peer's SETTINGS_MAX_HEADER_LIST_SIZE")
+
+	// ErrDrained is returned by Loopy.Run after a final GOAWAY was written
+	// and no stream remained. Opening headers that arrive after a final
+	// GOAWAY are orphaned with an error wrapping it.
+	ErrDrained = errors.New("controlbuf: connection drained after GOAWAY")
+
+	// ErrConnClosing is wrapped by the error Loopy.Run returns after it
+	// wrote a GoAway item with CloseConn set.
+	ErrConnClosing = errors.New("controlbuf: connection closing after GOAWAY")
+
+	// ErrStreamIDsExhausted is wrapped by the error given to OnOrphaned of
+	// a client's opening headers when no stream id is left on the
+	// connection (ids are 31 bits, RFC 9113 §5.1.1); the caller needs a new
+	// connection.
+	ErrStreamIDsExhausted = errors.New("controlbuf: client stream ids exhausted")
+
+	// ErrStreamClosed is wrapped by the error given to OnOrphaned of
+	// headers whose stream was cleaned up or reset before they were
+	// written.
+	ErrStreamClosed = errors.New("controlbuf: stream closed before its headers were written")
+)
+
+// GoAwayPing is the payload of the PING loopy writes after a heads-up
+// GOAWAY (the first step of a graceful shutdown, RFC 9113 §6.8): its ack
+// tells the server that every stream the client opened before it saw the
+// GOAWAY has reached the server.
+var GoAwayPing = [8]byte{'h', '2', 'g', 'o', 'a', 'w', 'a', 'y'}
+
+// Item is one piece of outbound work put on a Buffer. The set of item
+// types is closed: only the types of this package implement it.
+type Item interface{ controlItem() }
+
+// HeaderFrame sends a header block (HEADERS + CONTINUATION) on a stream:
+// request or response headers, or trailers when EndStream is set. A
+// stream's header and data items are written in the order they were put.
+type HeaderFrame struct {
+	Stream    *Stream
+	Fields    []hpack.HeaderField
+	EndStream bool
+	// InitStream marks the client HEADERS that opens Stream. Loopy assigns
+	// the next odd stream id and calls InitStream(id) right before writing
+	// the frame; a non-nil error drops the stream and its queued items
+	// (OnOrphaned gets the error). Opening headers are held back, in
+	// order, while the peer's SETTINGS_MAX_CONCURRENT_STREAMS is reached.
+	InitStream func(id uint32) error
+	// OnOrphaned is called once, on the loopy goroutine or in
+	// Buffer.Finish, if the frame is never written: the Buffer was
+	// finished, the stream was cleaned up first, InitStream failed, or the
+	// header list is larger than the peer's SETTINGS_MAX_HEADER_LIST_SIZE
+	// (the error then wraps ErrHeaderListTooLarge). Optional.
+	OnOrphaned func(error)
+	// OnWrite is called after the frame was written to loopy's write
+	// buffer. Optional.
+	OnWrite func()
+	// Cleanup, when set, is performed right after the frame is written:
+	// a server's trailers end the stream this way.
+	Cleanup *CleanupStream
+}
+
+// DataFrame sends Prefix then Data on a stream, as as many DATA frames as
+// flow control and the peer's SETTINGS_MAX_FRAME_SIZE require. EndStream
+// sets END_STREAM on the frame carrying the last byte; an empty DataFrame
+// with EndStream sends an empty DATA frame with END_STREAM.
+type DataFrame struct {
+	Stream    *Stream
+	Prefix    []byte // gRPC 5-byte message prefix, may be empty
+	Data      []byte
+	EndStream bool
+	// OnDone is called on the loopy goroutine once every byte of the item
+	// was written to loopy's write buffer; the producer may then reuse
+	// Prefix, Data and the item itself. It is not called for an item that
+	// is dropped unsent (its stream was cleaned up, or the connection
+	// closed): such buffers are left to the garbage collector. Optional.
+	OnDone func()
+}
+
+// RegisterStream tells a server's loopy about a stream the peer opened.
+type RegisterStream struct{ Stream *Stream }
+
+// CleanupStream removes a stream from loopy, dropping its unsent items
+// (OnOrphaned for headers), and writes RST_STREAM(Code) when RST is set.
+// Stream may be nil with StreamID set, for a stream loopy may not know.
+type CleanupStream struct {
+	Stream   *Stream
+	StreamID uint32
+	RST      bool
+	Code     http2.ErrCode
+	// OnWrite is called once the cleanup is done (and the RST_STREAM, if
+	// any, written to loopy's write buffer). Optional.
+	OnWrite func()
+}
+
+// EarlyAbort rejects, on a server, a stream loopy never registered: it
+// writes HEADERS with END_STREAM holding Fields (a trailers-only response),
+// then RST_STREAM(Code) when RST is set.
+type EarlyAbort struct {
+	StreamID uint32
+	Fields   []hpack.HeaderField
+	RST      bool
+	Code     http2.ErrCode
+}
+
+// ResetStream writes RST_STREAM(Code) for StreamID, answering something
+// the peer did wrong on that stream.
+type ResetStream struct {
+	StreamID uint32
+	Code     http2.ErrCode
+}
+
+// IncomingWindowUpdate applies a WINDOW_UPDATE the peer sent; StreamID 0
+// is the connection window.
+type IncomingWindowUpdate struct{ StreamID, Increment uint32 }
+
+// OutgoingWindowUpdate writes a WINDOW_UPDATE; StreamID 0 is the
+// connection window.
+type OutgoingWindowUpdate struct{ StreamID, Increment uint32 }
+
+// IncomingSettings applies the peer's SETTINGS to loopy's writing, then
+// writes the SETTINGS ack (RFC 9113 §6.5.3).
+type IncomingSettings struct{ Settings []http2.Setting }
+
+// OutgoingSettings writes a SETTINGS frame with our settings.
+type OutgoingSettings struct{ Settings []http2.Setting }
+
+// Ping writes a PING, or its ack when Ack is set.
+type Ping struct {
+	Ack  bool
+	Data [8]byte
+}
+
+// GoAway writes a GOAWAY (RFC 9113 §6.8).
+type GoAway struct {
+	Code         http2.ErrCode
+	DebugData    []byte
+	LastStreamID uint32
+	// HeadsUp is the first step of a server's graceful shutdown: loopy
+	// writes GOAWAY(2^31-1, NO_ERROR) and then PING(GoAwayPing), and goes
+	// on as before. LastStreamID and Code are ignored.
+	HeadsUp bool
+	// CloseConn makes Run flush and return an error wrapping
+	// ErrConnClosing right after the GOAWAY. Without it, loopy drains:
+	// Run returns ErrDrained once no stream remains.
+	CloseConn bool
+}
+
+func (*HeaderFrame) controlItem()          {}
+func (*DataFrame) controlItem()            {}
+func (*RegisterStream) controlItem()       {}
+func (*CleanupStream) controlItem()        {}
+func (*EarlyAbort) controlItem()           {}
+func (*ResetStream) controlItem()          {}
+func (*IncomingWindowUpdate) controlItem() {}
+func (*OutgoingWindowUpdate) controlItem() {}
+func (*IncomingSettings) controlItem()     {}
+func (*OutgoingSettings) controlItem()     {}
+func (*Ping) controlItem()                 {}
+func (*GoAway) controlItem()               {}
+
+// isControl reports whether it counts against MaxQueuedControl: anything
+// but stream headers and data.
+func isControl(it Item) bool {
+	switch it.(type) {
+	case *HeaderFrame, *DataFrame:
+		return false
+	}
+	return true
+}

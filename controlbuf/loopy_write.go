@@ -1,0 +1,175 @@
+package controlbuf
+
+import (
+	"io"
+
+	"golang.org/x/net/http2"
+)
+
+// Frame layout constants, RFC 9113 §4.1 and §6.
+const (
+	frameHeaderLen = 9 // length(24) type(8) flags(8) R+stream id(32)
+
+	// DefaultWriteBufferSize is loopy's write buffer when
+	// Config.WriteBufferSize is 0.
+	DefaultWriteBufferSize = 32 << 10
+	// minWriteBufferSize is the smallest write buffer loopy uses; it
+	// must hold the largest fixed-size piece written in one go (a frame
+	// header plus a GOAWAY's fixed fields).
+	minWriteBufferSize = 1 << 10
+)
+
+// frameWriter encodes frames into a buffer of its own and writes the
+// buffer to the connection only when told to flush or when it is full, so
+// many frames leave in one write. Frame headers and payloads are copied
+// straight into the buffer: writing a frame allocates nothing.
+//
+// A write error is sticky: the frameWriter drops everything after it and
+// the caller checks err.
+type frameWriter struct {
+	conn io.Writer
+	buf  []byte // len: bytes waiting; cap: the buffer size
+	err  error
+}
+
+func newFrameWriter(conn io.Writer, size int) frameWriter {
+	if size <= 0 {
+		size = DefaultWriteBufferSize
+	}
+	size = max(size, minWriteBufferSize)
+	return frameWriter{conn: conn, buf: make([]byte, 0, size)}
+}
+
+// flush writes the buffered bytes to the connection.
+func (w *frameWriter) flush() {
+	if len(w.buf) == 0 {
+		return
+	}
+	if w.err == nil {
+		n, err := w.conn.Write(w.buf)
+		if err == nil && n != len(w.buf) {
+			err = io.ErrShortWrite
+		}
+		w.err = err
+	}
+	w.buf = w.buf[:0]
+}
+
+// reserve makes room for n more bytes (n <= minWriteBufferSize), flushing
+// if needed, so that appending n bytes does not grow the buffer.
+func (w *frameWriter) reserve(n int) {
+	if cap(w.buf)-len(w.buf) < n {
+		w.flush()
+	}
+}
+
+// bytes copies p into the buffer, flushing each time the buffer fills.
+func (w *frameWriter) bytes(p []byte) {
+	for len(p) > 0 {
+		if len(w.buf) == cap(w.buf) {
+			w.flush()
+		}
+		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+n]
+		p = p[n:]
+	}
+}
+
+// frameHeader writes the 9-byte header of a frame with a payload of length
+// bytes, and makes room for fixed more bytes after it, which the caller
+// appends.
+func (w *frameWriter) frameHeader(fixed, length int, typ http2.FrameType, flags http2.Flags, streamID uint32) {
+	w.reserve(frameHeaderLen + fixed)
+	w.buf = append(w.buf,
+		byte(length>>16), byte(length>>8), byte(length),
+		byte(typ), byte(flags),
+		byte(streamID>>24)&0x7f, byte(streamID>>16), byte(streamID>>8), byte(streamID))
+}
+
+func (w *frameWriter) uint32(v uint32) {
+	w.buf = append(w.buf, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// data writes one DATA frame whose payload is a followed by b (RFC 9113
+// §6.1), without padding.
+func (w *frameWriter) data(streamID uint32, endStream bool, a, b []byte) {
+	var flags http2.Flags
+	if endStream {
+		flags = http2.FlagDataEndStream
+	}
+	w.frameHeader(0, len(a)+len(b), http2.FrameData, flags, streamID)
+	w.bytes(a)
+	w.bytes(b)
+}
+
+// headerBlock writes an encoded header block as one HEADERS frame and as
+// many CONTINUATION frames as maxFrame requires (RFC 9113 §6.2, §6.10).
+// The frames are written back to back, as the RFC demands.
+func (w *frameWriter) headerBlock(streamID uint32, block []byte, endStream bool, maxFrame int) {
+	typ := http2.FrameHeaders
+	var flags http2.Flags
+	if endStream {
+		flags = http2.FlagHeadersEndStream
+	}
+	for {
+		n := min(len(block), maxFrame)
+		last := n == len(block)
+		if last {
+			// END_HEADERS has the same bit in HEADERS and CONTINUATION.
+			flags |= http2.FlagHeadersEndHeaders
+		}
+		w.frameHeader(0, n, typ, flags, streamID)
+		w.bytes(block[:n])
+		if last {
+			return
+		}
+		block = block[n:]
+		typ, flags = http2.FrameContinuation, 0
+	}
+}
+
+// rstStream writes RST_STREAM (RFC 9113 §6.4).
+func (w *frameWriter) rstStream(streamID uint32, code http2.ErrCode) {
+	w.frameHeader(4, 4, http2.FrameRSTStream, 0, streamID)
+	w.uint32(uint32(code))
+}
+
+// windowUpdate writes WINDOW_UPDATE (RFC 9113 §6.9).
+func (w *frameWriter) windowUpdate(streamID, inc uint32) {
+	w.frameHeader(4, 4, http2.FrameWindowUpdate, 0, streamID)
+	w.uint32(inc & 0x7fffffff)
+}
+
+// settings writes a SETTINGS frame with the given settings (RFC 9113
+// §6.5).
+func (w *frameWriter) settings(list []http2.Setting) {
+	w.frameHeader(0, 6*len(list), http2.FrameSettings, 0, 0)
+	for _, s := range list {
+		w.reserve(6)
+		w.buf = append(w.buf, byte(s.ID>>8), byte(s.ID))
+		w.uint32(s.Val)
+	}
+}
+
+// settingsAck writes the empty SETTINGS frame with ACK (RFC 9113 §6.5.3).
+func (w *frameWriter) settingsAck() {
+	w.frameHeader(0, 0, http2.FrameSettings, http2.FlagSettingsAck, 0)
+}
+
+// ping writes PING or its ack (RFC 9113 §6.7).
+func (w *frameWriter) ping(ack bool, data [8]byte) {
+	var flags http2.Flags
+	if ack {
+		flags = http2.FlagPingAck
+	}
+	w.frameHeader(8, 8, http2.FramePing, flags, 0)
+	w.buf = append(w.buf, data[:]...)
+}
+
+// goAway writes GOAWAY (RFC 9113 §6.8).
+func (w *frameWriter) goAway(lastStreamID uint32, code http2.ErrCode, debug []byte) {
+	w.frameHeader(8, 8+len(debug), http2.FrameGoAway, 0, 0)
+	w.uint32(lastStreamID & 0x7fffffff)
+	w.uint32(uint32(code))
+	w.bytes(debug)
+}

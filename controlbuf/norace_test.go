@@ -1,0 +1,5 @@
+//go:build !race
+
+package controlbuf
+
+const raceEnabled = false

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of h2rpc with the race detector: the root module and
+# every nested module under test/ (go test ./... at the root does not
+# reach those). Extra arguments go to each `go test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== go vet and gofmt"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== root module"
+go test -race -count=1 "$@" ./...
+
+for mod in $(find test -name go.mod -not -path '*/testdata/*' 2>/dev/null | sort); do
+  dir=$(dirname "$mod")
+  echo "== nested module $dir"
+  (cd "$dir" && go vet ./... && go test -race -count=1 "$@" ./...)
+done

@@ -1,0 +1,572 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/flowcontrol"
+	"github.com/h2rpc/h2rpc/keepalive"
+)
+
+// frameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
+const frameHeaderLen = 9
+
+// Connection tunables.
+const (
+	// DefaultReadBufferSize is the size of the buffered reader on the socket.
+	// A DATA payload is copied from it straight into its stream's buffer, so
+	// it must hold a whole frame header plus the largest frame we accept
+	// (we advertise the HTTP/2 default max frame size of 16 KiB).
+	DefaultReadBufferSize = 32 << 10
+	// DefaultWriteBufferSize is the size of loopy's write buffer.
+	DefaultWriteBufferSize = 32 << 10
+
+	// maxEmptyDataFrames is how many DATA frames in a row with no payload
+	// and no END_STREAM a peer may send before the connection is closed
+	// with ENHANCE_YOUR_CALM (CVE-2019-9518: empty frames cost us work and
+	// the peer nothing).
+	maxEmptyDataFrames = 100
+
+	// goAwayWriteTimeout bounds how long a connection that is closing with
+	// an error waits for loopy to write the GOAWAY before closing the socket.
+	goAwayWriteTimeout = time.Second
+)
+
+// sideHandler is the part of frame handling that differs between client
+// and server; http2Conn calls it from the reader goroutine.
+type sideHandler interface {
+	// operateHeaders handles a complete header block.
+	operateHeaders(b *headerBlock) error
+	// recvEndStream handles END_STREAM on a DATA frame.
+	recvEndStream(s *stream)
+	// handleRSTStream handles RST_STREAM for a known stream.
+	handleRSTStream(s *stream, code http2.ErrCode)
+	// handleGoAway handles a GOAWAY frame.
+	handleGoAway(f *http2.GoAwayFrame) error
+	// handlePing handles a non-BDP PING (ack or not).
+	handlePing(f *http2.PingFrame) error
+	// maxStreamID is the largest stream id that is not idle.
+	maxStreamID() uint32
+	// closeAllStreams fails every stream once the connection is gone.
+	closeAllStreams(err error)
+}
+
+// connConfig is what both sides configure the same way.
+type connConfig struct {
+	readBufferSize    int
+	writeBufferSize   int
+	maxHeaderListSize uint32
+	// streamWindow and connWindow are the receive windows we start with;
+	// 0 means the HTTP/2 default with BDP-driven growth.
+	streamWindow uint32
+	connWindow   uint32
+	logger       *slog.Logger
+}
+
+func (c *connConfig) fill() {
+	if c.readBufferSize <= 0 {
+		c.readBufferSize = DefaultReadBufferSize
+	}
+	if c.readBufferSize < frameHeaderLen+16384 {
+		c.readBufferSize = frameHeaderLen + 16384
+	}
+	if c.writeBufferSize <= 0 {
+		c.writeBufferSize = DefaultWriteBufferSize
+	}
+	if c.maxHeaderListSize == 0 {
+		c.maxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+}
+
+// http2Conn is what the client and server transports share: the socket,
+// the reader, the control buffer and loopy, connection flow control and BDP.
+type http2Conn struct {
+	side   sideHandler
+	client bool
+	conn   net.Conn
+	br     *bufio.Reader
+	fr     *http2.Framer
+	cb     *controlbuf.Buffer
+	loopy  *controlbuf.Loopy
+	trIn   *flowcontrol.TrInFlow
+	bdp    *flowcontrol.BDPEstimator
+	act    keepalive.Activity
+	hb     *headerBlock
+	logger *slog.Logger
+
+	// streamWindow is the receive window of new streams; BDP grows it.
+	streamWindow atomic.Uint32
+
+	ctx    context.Context // cancelled when the connection closes
+	cancel context.CancelFunc
+
+	done      chan struct{} // closed when the connection is closed
+	loopyDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error // set before done is closed
+
+	mu      sync.Mutex
+	streams map[uint32]*stream
+
+	sawSettings bool // reader only: the peer's first SETTINGS arrived
+	emptyData   int  // reader only: empty DATA frames in a row
+}
+
+func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *connConfig) {
+	c.side = side
+	c.client = client
+	c.conn = conn
+	c.logger = cfg.logger
+	c.br = bufio.NewReaderSize(conn, cfg.readBufferSize)
+	c.fr = http2.NewFramer(nil, c.br)
+	c.fr.SetMaxReadFrameSize(16384)
+	c.cb = controlbuf.NewBuffer()
+	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = make(chan struct{})
+	c.loopyDone = make(chan struct{})
+	c.streams = make(map[uint32]*stream)
+
+	sw, cw := cfg.streamWindow, cfg.connWindow
+	dynamic := sw == 0 && cw == 0
+	if sw == 0 {
+		sw = flowcontrol.DefaultWindowSize
+	}
+	if cw == 0 {
+		cw = sw
+	}
+	if cw < flowcontrol.DefaultWindowSize {
+		cw = flowcontrol.DefaultWindowSize
+	}
+	c.streamWindow.Store(sw)
+	c.trIn = flowcontrol.NewTrInFlow(cw)
+	if dynamic {
+		c.bdp = flowcontrol.NewBDPEstimator(sw, c.growWindow)
+	}
+	c.loopy = controlbuf.NewLoopy(controlbuf.Config{
+		Client:          client,
+		Conn:            conn,
+		Buffer:          c.cb,
+		WriteBufferSize: cfg.writeBufferSize,
+		BDP:             c.bdp,
+		Logger:          cfg.logger,
+	})
+}
+
+// initialSettings lists the SETTINGS we announce, plus the connection
+// window increment to send after them (0 for none).
+func (c *http2Conn) initialSettings(extra ...http2.Setting) ([]http2.Setting, uint32) {
+	ss := append([]http2.Setting{{ID: http2.SettingMaxHeaderListSize, Val: c.hb.limit}}, extra...)
+	if w := c.streamWindow.Load(); w != flowcontrol.DefaultWindowSize {
+		ss = append(ss, http2.Setting{ID: http2.SettingInitialWindowSize, Val: w})
+	}
+	var inc uint32
+	if l := c.trIn.Limit(); l > flowcontrol.DefaultWindowSize {
+		inc = l - flowcontrol.DefaultWindowSize
+	}
+	return ss, inc
+}
+
+// startLoopy runs the writer goroutine.
+func (c *http2Conn) startLoopy() {
+	go func() {
+		defer close(c.loopyDone)
+		err := c.loopy.Run()
+		if errors.Is(err, controlbuf.ErrDrained) {
+			c.close(fmt.Errorf("%w: drained", ErrConnClosing))
+			return
+		}
+		var ce *ConnectionError
+		if !errors.As(err, &ce) {
+			err = &ConnectionError{Code: http2.ErrCodeInternal, Desc: "writer stopped", Err: err}
+		}
+		c.close(err)
+	}()
+}
+
+// growWindow is the BDP estimator's callback (reader goroutine): the
+// receive windows grow to n, announced with SETTINGS_INITIAL_WINDOW_SIZE
+// (which grows every open stream's window at the peer, RFC 9113 §6.9.2)
+// and a connection WINDOW_UPDATE.
+func (c *http2Conn) growWindow(n uint32) {
+	c.mu.Lock()
+	for _, s := range c.streams {
+		s.fc.SetLimit(n)
+	}
+	c.streamWindow.Store(n)
+	c.mu.Unlock()
+	c.cb.Put(&controlbuf.OutgoingSettings{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: n}}})
+	if inc := c.trIn.SetLimit(n); inc > 0 {
+		c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
+	}
+}
+
+// lookup finds an open stream.
+func (c *http2Conn) lookup(id uint32) *stream {
+	c.mu.Lock()
+	s := c.streams[id]
+	c.mu.Unlock()
+	return s
+}
+
+// activeStreams counts open streams.
+func (c *http2Conn) activeStreams() int {
+	c.mu.Lock()
+	n := len(c.streams)
+	c.mu.Unlock()
+	return n
+}
+
+// readLoop reads frames until the connection fails; it returns the reason.
+func (c *http2Conn) readLoop() error {
+	for {
+		c.cb.Throttle()
+		fh, err := c.fr.ReadFrameHeader()
+		if err != nil {
+			return c.readError(err)
+		}
+		c.act.Read()
+		if !c.sawSettings && fh.Type != http2.FrameSettings {
+			return connError(http2.ErrCodeProtocol, "first frame from the peer is %v, not SETTINGS", fh.Type)
+		}
+		if fh.Type == http2.FrameData {
+			if err := c.handleData(fh); err != nil {
+				return err
+			}
+			continue
+		}
+		f, err := c.fr.ReadFrameForHeader(fh)
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				c.streamError(se.StreamID, se.Code, se.Cause)
+				continue
+			}
+			return c.readError(err)
+		}
+		if err := c.handleFrame(f); err != nil {
+			return err
+		}
+	}
+}
+
+// readError turns a framer or socket error into the connection's error.
+func (c *http2Conn) readError(err error) error {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		desc := "malformed frame"
+		if d := c.fr.ErrorDetail(); d != nil {
+			desc = d.Error()
+		}
+		return &ConnectionError{Code: http2.ErrCode(ce), Desc: desc}
+	}
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return &ConnectionError{Code: http2.ErrCodeFrameSize, Desc: "frame larger than SETTINGS_MAX_FRAME_SIZE", Err: err}
+	}
+	// A socket error: no frame can be sent any more.
+	return &ConnectionError{Code: http2.ErrCodeNo, Desc: "connection read failed", Err: err, socket: true}
+}
+
+func (c *http2Conn) handleFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		done, err := c.hb.start(f)
+		if err != nil || !done {
+			return err
+		}
+		return c.side.operateHeaders(c.hb)
+	case *http2.ContinuationFrame:
+		done, err := c.hb.continuation(f)
+		if err != nil || !done {
+			return err
+		}
+		return c.side.operateHeaders(c.hb)
+	case *http2.RSTStreamFrame:
+		return c.handleRSTStream(f)
+	case *http2.SettingsFrame:
+		return c.handleSettings(f)
+	case *http2.PingFrame:
+		if f.IsAck() && c.bdp != nil && f.Data == flowcontrol.BDPPing {
+			c.bdp.Calculate(f.Data)
+			return nil
+		}
+		return c.side.handlePing(f)
+	case *http2.WindowUpdateFrame:
+		if f.StreamID != 0 && f.StreamID > c.side.maxStreamID() {
+			return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", f.StreamID)
+		}
+		c.cb.Put(&controlbuf.IncomingWindowUpdate{StreamID: f.StreamID, Increment: f.Increment})
+		return nil
+	case *http2.GoAwayFrame:
+		return c.side.handleGoAway(f)
+	case *http2.PushPromiseFrame:
+		// We never enable push (client) and clients cannot push (server).
+		return connError(http2.ErrCodeProtocol, "PUSH_PROMISE received")
+	default:
+		// PRIORITY and PRIORITY_UPDATE carry nothing a gRPC endpoint
+		// uses; unknown frame types must be ignored (RFC 9113 §4.1).
+		return nil
+	}
+}
+
+func (c *http2Conn) handleRSTStream(f *http2.RSTStreamFrame) error {
+	if f.StreamID > c.side.maxStreamID() {
+		return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
+	}
+	if s := c.lookup(f.StreamID); s != nil {
+		c.side.handleRSTStream(s, f.ErrCode)
+	}
+	return nil
+}
+
+func (c *http2Conn) handleSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	c.sawSettings = true
+	var bad error
+	ss := make([]http2.Setting, 0, f.NumSettings())
+	f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil && bad == nil {
+			var ce http2.ConnectionError
+			errors.As(err, &ce)
+			bad = connError(http2.ErrCode(ce), "invalid setting %v", s)
+		}
+		ss = append(ss, s)
+		return nil
+	})
+	if bad != nil {
+		return bad
+	}
+	// Loopy applies them in order with the frames it writes, and acks.
+	c.cb.Put(&controlbuf.IncomingSettings{Settings: ss})
+	return nil
+}
+
+// handleData reads a DATA frame's payload from the socket straight into
+// its stream's buffer (one copy), enforcing connection and stream flow
+// control (RFC 9113 §6.1, §6.9).
+func (c *http2Conn) handleData(fh http2.FrameHeader) error {
+	if fh.StreamID == 0 {
+		return connError(http2.ErrCodeProtocol, "DATA on stream 0")
+	}
+	length := fh.Length
+	data := length
+	var pad uint32
+	if fh.Flags.Has(http2.FlagDataPadded) {
+		if length == 0 {
+			return connError(http2.ErrCodeFrameSize, "padded DATA frame without a pad length")
+		}
+		b, err := c.br.ReadByte()
+		if err != nil {
+			return c.readError(err)
+		}
+		pad = uint32(b)
+		if pad > length-1 {
+			return connError(http2.ErrCodeProtocol, "DATA padding longer than the frame")
+		}
+		data = length - 1 - pad
+		length-- // the pad length byte is read
+	}
+	endStream := fh.Flags.Has(http2.FlagDataEndStream)
+	flowLen := fh.Length // flow control counts the whole payload
+
+	if flowLen > 0 {
+		inc, err := c.trIn.OnData(flowLen)
+		if err != nil {
+			return &ConnectionError{Code: http2.ErrCodeFlowControl, Desc: "connection window exceeded", Err: err}
+		}
+		if inc > 0 {
+			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
+		}
+		if c.bdp != nil && c.bdp.Add(flowLen) {
+			c.cb.Put(&controlbuf.Ping{Data: flowcontrol.BDPPing})
+		}
+	}
+	if data == 0 && !endStream {
+		c.emptyData++
+		if c.emptyData > maxEmptyDataFrames {
+			return connError(http2.ErrCodeEnhanceYourCalm, "too many empty DATA frames")
+		}
+	} else {
+		c.emptyData = 0
+	}
+
+	s := c.lookup(fh.StreamID)
+	if s == nil || s.recvDone.Load() {
+		if err := c.discard(int(length)); err != nil {
+			return err
+		}
+		if fh.StreamID > c.side.maxStreamID() {
+			return connError(http2.ErrCodeProtocol, "DATA on idle stream %d", fh.StreamID)
+		}
+		// RFC 9113 §6.1: DATA on a stream that is not open or
+		// half-closed (local) is a stream error STREAM_CLOSED.
+		c.streamError(fh.StreamID, http2.ErrCodeStreamClosed, nil)
+		return nil
+	}
+	if flowLen > 0 {
+		if err := s.fc.OnData(flowLen); err != nil {
+			if err := c.discard(int(length)); err != nil {
+				return err
+			}
+			c.streamError(fh.StreamID, http2.ErrCodeFlowControl, err)
+			return nil
+		}
+	}
+	// Copy the payload from the read buffer into the stream.
+	for rem := int(data); rem > 0; {
+		n := min(rem, c.br.Size())
+		p, err := c.br.Peek(n)
+		if err != nil {
+			return c.readError(err)
+		}
+		s.rb.write(p)
+		c.br.Discard(n)
+		rem -= n
+	}
+	if pad > 0 {
+		if err := c.discard(int(pad)); err != nil {
+			return err
+		}
+	}
+	// Padding is refunded at once; the data is refunded as it is read.
+	if refund := flowLen - data; refund > 0 {
+		if inc := s.fc.OnRead(refund); inc > 0 && !endStream {
+			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
+		}
+	}
+	if endStream {
+		c.side.recvEndStream(s)
+	}
+	return nil
+}
+
+func (c *http2Conn) discard(n int) error {
+	if n == 0 {
+		return nil
+	}
+	if _, err := c.br.Discard(n); err != nil {
+		return c.readError(err)
+	}
+	return nil
+}
+
+// streamError resets one stream for a stream-level protocol error
+// (RFC 9113 §5.4.2); the connection carries on.
+func (c *http2Conn) streamError(id uint32, code http2.ErrCode, cause error) {
+	c.logger.Debug("h2rpc: stream error", "stream", id, "code", code, "cause", cause)
+	if s := c.lookup(id); s != nil {
+		// The side closes the stream as if the peer had reset it, and
+		// sends our RST_STREAM with the code.
+		c.side.handleRSTStream(s, code)
+	}
+	c.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: code})
+}
+
+// fatal ends the connection because of err. A ConnectionError with a
+// that did not come from the socket is announced with GOAWAY first
+// (RFC 9113 §5.4.1).
+func (c *http2Conn) fatal(err error) {
+	var ce *ConnectionError
+	if errors.As(err, &ce) && !ce.socket {
+		c.logger.Debug("h2rpc: connection error", "err", err, "remote", c.conn.RemoteAddr())
+		c.cb.Put(&controlbuf.GoAway{
+			Code:         ce.Code,
+			LastStreamID: c.side.maxStreamID(),
+			DebugData:    []byte(ce.Desc),
+			CloseConn:    true,
+		})
+		t := time.NewTimer(goAwayWriteTimeout)
+		select {
+		case <-c.loopyDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.close(err)
+}
+
+// close closes the connection at once; the first error wins.
+func (c *http2Conn) close(err error) {
+	c.closeOnce.Do(func() {
+		if err == nil {
+			err = ErrConnClosing
+		}
+		c.closeErr = err
+		c.cancel()
+		c.cb.Finish(fmt.Errorf("%w: %w", ErrConnClosing, err))
+		c.conn.Close()
+		c.side.closeAllStreams(err)
+		close(c.done)
+	})
+}
+
+// Done is closed when the connection is closed.
+func (c *http2Conn) Done() <-chan struct{} { return c.done }
+
+// Err reports why the connection closed, once Done is closed.
+func (c *http2Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.closeErr
+	default:
+		return nil
+	}
+}
+
+// RemoteAddr is the peer's address.
+func (c *http2Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// LocalAddr is our address.
+func (c *http2Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// ActiveStreams reports the number of open streams (keepalive).
+func (c *http2Conn) ActiveStreams() int { return c.activeStreams() }
+
+// Ping queues a keepalive PING (keepalive).
+func (c *http2Conn) Ping() { c.cb.Put(&controlbuf.Ping{Data: keepalivePing}) }
+
+// keepalivePing is the payload of keepalive pings.
+var keepalivePing = [8]byte{'k', 'e', 'e', 'p', 'a', 'l', 'v', 'e'}
+
+// writeAll writes the connection preamble (preface and SETTINGS) before
+// loopy starts.
+func writePreamble(w io.Writer, preface bool, ss []http2.Setting, connInc uint32) error {
+	var buf preambleBuffer
+	if preface {
+		buf.b = append(buf.b, http2.ClientPreface...)
+	}
+	fr := http2.NewFramer(&buf, nil)
+	if err := fr.WriteSettings(ss...); err != nil {
+		return err
+	}
+	if connInc > 0 {
+		if err := fr.WriteWindowUpdate(0, connInc); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(buf.b)
+	return err
+}
+
+type preambleBuffer struct{ b []byte }
+
+func (p *preambleBuffer) Write(b []byte) (int, error) {
+	p.b = append(p.b, b...)
+	return len(b), nil
+}

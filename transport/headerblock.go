@@ -1,0 +1,182 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Header block limits. A header block is one HEADERS frame and the
+// CONTINUATION frames that follow it (RFC 9113 §4.3); it is decoded as it
+// arrives, so nothing but the decoded fields is kept.
+const (
+	// DefaultMaxHeaderListSize bounds the decoded size of a received header
+	// list (RFC 9113 §6.5.2, SETTINGS_MAX_HEADER_LIST_SIZE: the sum of
+	// name + value + 32 per field). grpc-go accepts 16 MiB by default; we
+	// take 16 KiB, the size gRPC C-core enforces, which any real metadata fits.
+	DefaultMaxHeaderListSize = 16 << 10
+
+	// maxEncodedFactor: a block whose encoded bytes exceed this many times
+	// the list limit cannot decode under the limit and is cut off at once.
+	maxEncodedFactor = 2
+
+	// minFragment is the fragment size below which a CONTINUATION frame is
+	// treated as padding the sequence out: the number of frames in one
+	// block may not exceed 4 + encodedLimit/minFragment. An endless stream
+	// of empty CONTINUATION frames (CVE-2024-27316 style) ends in GOAWAY.
+	minFragment = 1024
+)
+
+// errHeaderListTooLarge marks a header block whose decoded size passed the limit.
+var errHeaderListTooLarge = errors.New("transport: header list exceeds the size limit")
+
+// headerBlock decodes one header block at a time. It belongs to the reader
+// goroutine; the decoded fields are valid until the next block starts.
+type headerBlock struct {
+	dec   *hpack.Decoder
+	limit uint32 // decoded list size limit
+
+	// State of the block being read.
+	active     bool
+	streamID   uint32
+	endStream  bool
+	fields     []hpack.HeaderField // reused between blocks
+	size       uint32              // decoded size so far
+	encoded    int                 // encoded bytes so far
+	frames     int                 // frames so far
+	tooLarge   bool
+	invalid    error // first malformed field
+	sawRegular bool
+}
+
+func newHeaderBlock(limit uint32) *headerBlock {
+	b := &headerBlock{limit: limit}
+	b.dec = hpack.NewDecoder(4096, b.emit)
+	b.dec.SetMaxStringLength(int(limit))
+	return b
+}
+
+// emit receives each decoded field.
+func (b *headerBlock) emit(f hpack.HeaderField) {
+	if b.invalid != nil || b.tooLarge {
+		return
+	}
+	b.size += f.Size()
+	if b.size > b.limit {
+		b.tooLarge = true
+		b.fields = b.fields[:0]
+		b.dec.SetEmitEnabled(false)
+		return
+	}
+	if err := checkField(f, &b.sawRegular); err != nil {
+		b.invalid = err
+		b.dec.SetEmitEnabled(false)
+		return
+	}
+	b.fields = append(b.fields, f)
+}
+
+// checkField applies RFC 9113 §8.2 field rules: lower-case valid names,
+// valid values, pseudo-headers before regular ones, no connection-specific
+// fields, and "te" only as "trailers".
+func checkField(f hpack.HeaderField, sawRegular *bool) error {
+	if strings.HasPrefix(f.Name, ":") {
+		if *sawRegular {
+			return fmt.Errorf("pseudo-header %q after a regular header", f.Name)
+		}
+	} else {
+		*sawRegular = true
+		if !validFieldName(f.Name) {
+			return fmt.Errorf("invalid header field name %q", f.Name)
+		}
+		switch f.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return fmt.Errorf("connection-specific header field %q", f.Name)
+		case "te":
+			if f.Value != "trailers" {
+				return fmt.Errorf("te header field %q is not \"trailers\"", f.Value)
+			}
+		}
+	}
+	if !httpguts.ValidHeaderFieldValue(f.Value) {
+		return fmt.Errorf("invalid value of header field %q", f.Name)
+	}
+	return nil
+}
+
+// validFieldName reports whether name is a lower-case HTTP token.
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			return false
+		}
+		if !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// start begins a block with a HEADERS frame.
+func (b *headerBlock) start(f *http2.HeadersFrame) (done bool, err error) {
+	b.active = true
+	b.streamID = f.StreamID
+	b.endStream = f.StreamEnded()
+	b.fields = b.fields[:0]
+	b.size, b.encoded, b.frames = 0, 0, 0
+	b.tooLarge, b.invalid, b.sawRegular = false, nil, false
+	b.dec.SetEmitEnabled(true)
+	return b.add(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+// continuation adds a CONTINUATION frame. The framer has already checked
+// that it follows a HEADERS or CONTINUATION of the same stream.
+func (b *headerBlock) continuation(f *http2.ContinuationFrame) (done bool, err error) {
+	if !b.active {
+		return false, connError(http2.ErrCodeProtocol, "CONTINUATION without HEADERS")
+	}
+	return b.add(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+func (b *headerBlock) add(frag []byte, end bool) (bool, error) {
+	b.frames++
+	b.encoded += len(frag)
+	encLimit := maxEncodedFactor * int(b.limit)
+	if b.encoded > encLimit {
+		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d exceeds %d encoded bytes", b.streamID, encLimit)
+	}
+	if b.frames > 4+encLimit/minFragment {
+		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d spans too many CONTINUATION frames", b.streamID)
+	}
+	if _, err := b.dec.Write(frag); err != nil {
+		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "hpack decoding failed", Err: err}
+	}
+	if !end {
+		return false, nil
+	}
+	b.active = false
+	if err := b.dec.Close(); err != nil {
+		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "truncated hpack block", Err: err}
+	}
+	return true, nil
+}
+
+// blockError reports a stream-level problem with the finished block:
+// a malformed field or a list over the limit.
+func (b *headerBlock) blockError() error {
+	if b.invalid != nil {
+		return b.invalid
+	}
+	if b.tooLarge {
+		return fmt.Errorf("%w (limit %d bytes)", errHeaderListTooLarge, b.limit)
+	}
+	return nil
+}

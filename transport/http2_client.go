@@ -1,0 +1,587 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+)
+
+// DefaultUserAgent is sent when ConnectOptions.UserAgent is empty.
+const DefaultUserAgent = "h2rpc-go/0.1"
+
+// ConnectOptions configure a client connection.
+type ConnectOptions struct {
+	// UserAgent is prepended to the user-agent header.
+	UserAgent string
+	// Authority is the :authority of requests; the dialed address when empty.
+	Authority string
+	// TLSConfig, when set, dials TLS and requires ALPN "h2"; otherwise the
+	// connection is plaintext HTTP/2 with prior knowledge (h2c).
+	TLSConfig *tls.Config
+	// Dialer replaces the TCP dialer.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// Keepalive configures client keepalive pings.
+	Keepalive keepalive.ClientParameters
+	// InitialWindowSize and InitialConnWindowSize set fixed receive
+	// windows and turn BDP window growth off; 0 keeps the dynamic default.
+	InitialWindowSize     uint32
+	InitialConnWindowSize uint32
+	// ReadBufferSize and WriteBufferSize size the socket buffers.
+	ReadBufferSize  int
+	WriteBufferSize int
+	// MaxHeaderListSize bounds received header lists.
+	MaxHeaderListSize uint32
+	// Logger receives transport logs; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// http2Client is the client side of an HTTP/2 connection.
+type http2Client struct {
+	http2Conn
+	scheme    string
+	authority string
+	userAgent string
+
+	lastStreamID atomic.Uint32 // largest stream id loopy assigned
+
+	goAwayCh     chan struct{}
+	goAwayOnce   sync.Once
+	draining     bool // guarded by mu: GOAWAY received or GracefulClose called
+	goAwayReason GoAwayReason
+	goAwayDebug  string
+	kpCancel     context.CancelFunc
+}
+
+// NewClientTransport dials addr and sets up an HTTP/2 client connection.
+func NewClientTransport(ctx context.Context, addr string, opts ConnectOptions) (ClientTransport, error) {
+	return newHTTP2Client(ctx, addr, opts)
+}
+
+func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*http2Client, error) {
+	var conn net.Conn
+	var err error
+	if opts.Dialer != nil {
+		conn, err = opts.Dialer(ctx, addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+	}
+	scheme := "http"
+	if opts.TLSConfig != nil {
+		cfg := opts.TLSConfig.Clone()
+		cfg.NextProtos = []string{"h2"}
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("transport: TLS handshake with %s: %w", addr, err)
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			conn.Close()
+			return nil, fmt.Errorf("transport: %s negotiated ALPN protocol %q, want \"h2\"", addr, p)
+		}
+		conn, scheme = tc, "https"
+	}
+	return newClientOnConn(conn, addr, scheme, opts)
+}
+
+// newClientOnConn runs the client side on an established connection.
+func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
+	t := &http2Client{
+		scheme:    scheme,
+		authority: opts.Authority,
+		goAwayCh:  make(chan struct{}),
+	}
+	if t.authority == "" {
+		t.authority = addr
+	}
+	t.userAgent = DefaultUserAgent
+	if opts.UserAgent != "" {
+		t.userAgent = opts.UserAgent + " " + DefaultUserAgent
+	}
+	cfg := connConfig{
+		readBufferSize:    opts.ReadBufferSize,
+		writeBufferSize:   opts.WriteBufferSize,
+		maxHeaderListSize: opts.MaxHeaderListSize,
+		streamWindow:      opts.InitialWindowSize,
+		connWindow:        opts.InitialConnWindowSize,
+		logger:            opts.Logger,
+	}
+	cfg.fill()
+	t.init(t, true, conn, &cfg)
+
+	ss, inc := t.initialSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0})
+	if err := writePreamble(conn, true, ss, inc); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("transport: writing the client preface: %w", err)
+	}
+	t.startLoopy()
+	go t.reader()
+	if kp := opts.Keepalive.Effective(); kp.Time != keepalive.Infinity {
+		var kctx context.Context
+		kctx, t.kpCancel = context.WithCancel(t.ctx)
+		go keepalive.RunClient(kctx, kp, &t.act, clientKeepalive{t})
+	}
+	return t, nil
+}
+
+// clientKeepalive adapts the client to keepalive.ClientConn.
+type clientKeepalive struct{ t *http2Client }
+
+func (k clientKeepalive) ActiveStreams() int { return k.t.activeStreams() }
+func (k clientKeepalive) Ping()              { k.t.Ping() }
+func (k clientKeepalive) Close(err error) {
+	k.t.close(&ConnectionError{Code: http2.ErrCodeNo, Desc: "keepalive ping not acknowledged", Err: err})
+}
+
+func (t *http2Client) reader() {
+	err := t.readLoop()
+	t.fatal(err)
+}
+
+// GoAway is closed when the server sends GOAWAY.
+func (t *http2Client) GoAway() <-chan struct{} { return t.goAwayCh }
+
+// GoAwayReason reports the reason of the server's GOAWAY.
+func (t *http2Client) GoAwayReason() (GoAwayReason, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.goAwayReason, t.goAwayDebug
+}
+
+// Close closes the connection at once; open streams fail.
+func (t *http2Client) Close(err error) {
+	if err == nil {
+		err = ErrConnClosing
+	}
+	t.close(err)
+}
+
+// GracefulClose lets open streams finish, refuses new ones, then closes.
+func (t *http2Client) GracefulClose() {
+	t.mu.Lock()
+	t.draining = true
+	n := len(t.streams)
+	t.mu.Unlock()
+	if n == 0 {
+		t.close(fmt.Errorf("%w: closed gracefully", ErrConnClosing))
+	}
+}
+
+func (t *http2Client) maxStreamID() uint32 { return t.lastStreamID.Load() }
+
+// ClientStream is one RPC's stream on a client connection.
+type ClientStream struct {
+	stream
+	t          *http2Client
+	method     string
+	headerDone chan struct{} // closed when response headers arrived or the stream ended
+
+	// Written before headerDone or done is closed, read after.
+	header      metadata.MD
+	trailer     metadata.MD
+	st          *status.Status
+	recvEncode  string
+	unprocessed atomic.Bool
+	headerRecvd bool // reader only
+	trailersOny bool
+}
+
+// NewStream opens a stream: it queues the request HEADERS and returns at
+// once. The HEADERS wait (in order) while the server's
+// MAX_CONCURRENT_STREAMS is reached.
+func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error) {
+	s := &ClientStream{t: t, method: hdr.Method, headerDone: make(chan struct{})}
+	s.cs = s
+	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
+	fields, err := t.requestFields(ctx, hdr)
+	if err != nil {
+		return nil, err
+	}
+	s.ls = controlbuf.NewStream(s.wq)
+	hf := &controlbuf.HeaderFrame{
+		Stream:     s.ls,
+		Fields:     fields,
+		InitStream: s.initStream,
+		OnOrphaned: s.orphaned,
+	}
+	t.mu.Lock()
+	draining := t.draining
+	t.mu.Unlock()
+	if draining {
+		return nil, status.Error(codes.Unavailable, "transport: the connection is draining")
+	}
+	if err := t.cb.Put(hf); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "transport: %v", err)
+	}
+	// A cancelled or expired context resets the stream.
+	s.watch(ctx, func() {
+		s.closeStream(status.FromContextError(ctx.Err()), true, http2.ErrCodeCancel)
+	})
+	return s, nil
+}
+
+// requestFields builds the request HEADERS (gRPC over HTTP/2, "Requests").
+func (t *http2Client) requestFields(ctx context.Context, hdr *CallHdr) ([]hpack.HeaderField, error) {
+	authority := t.authority
+	if hdr.Host != "" {
+		authority = hdr.Host
+	}
+	fields := make([]hpack.HeaderField, 0, 10+hdr.Metadata.Len())
+	fields = append(fields,
+		hpack.HeaderField{Name: ":method", Value: "POST"},
+		hpack.HeaderField{Name: ":scheme", Value: t.scheme},
+		hpack.HeaderField{Name: ":path", Value: hdr.Method},
+		hpack.HeaderField{Name: ":authority", Value: authority},
+		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(hdr.ContentSubtype)},
+		hpack.HeaderField{Name: "user-agent", Value: t.userAgent},
+		hpack.HeaderField{Name: "te", Value: "trailers"},
+	)
+	if dl, ok := ctx.Deadline(); ok {
+		d := time.Until(dl)
+		if d <= 0 {
+			return nil, status.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
+		}
+		fields = append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: encodeTimeout(d)})
+	}
+	if hdr.SendCompress != "" {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-encoding", Value: hdr.SendCompress})
+	}
+	if hdr.AcceptCompress != "" {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-accept-encoding", Value: hdr.AcceptCompress})
+	}
+	return appendMetadata(fields, hdr.Metadata), nil
+}
+
+// initStream runs on loopy when it assigns the stream its id.
+func (s *ClientStream) initStream(id uint32) error {
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.draining {
+		return errors.New("transport: the connection is draining")
+	}
+	if s.finished.Load() {
+		return errors.New("transport: the stream is already closed")
+	}
+	s.id.Store(id)
+	t.streams[id] = &s.stream
+	t.lastStreamID.Store(id)
+	return nil
+}
+
+// orphaned runs when the stream's HEADERS will never be written.
+func (s *ClientStream) orphaned(err error) {
+	st := status.New(codes.Unavailable, fmt.Sprintf("transport: stream not started: %v", err))
+	if errors.Is(err, controlbuf.ErrHeaderListTooLarge) {
+		st = status.New(codes.Internal, fmt.Sprintf("transport: %v", err))
+	} else {
+		s.unprocessed.Store(true)
+	}
+	s.closeStream(st, false, 0)
+}
+
+// Method is the full method name of the stream.
+func (s *ClientStream) Method() string { return s.method }
+
+// Write sends a message (prefix and bytes) on the stream.
+func (s *ClientStream) Write(prefix, data []byte, opts WriteOptions) error {
+	return s.write(prefix, data, opts, s.failure)
+}
+
+// CloseSend ends the client's half of the stream.
+func (s *ClientStream) CloseSend() error {
+	return s.Write(nil, nil, WriteOptions{Last: true})
+}
+
+// failure is the error of an operation on a stream that ended.
+func (s *ClientStream) failure() error {
+	<-s.done
+	if s.st.Code() == codes.OK {
+		return io.EOF
+	}
+	return s.st.Err()
+}
+
+// Header waits for the response headers and returns them. On a
+// trailers-only response it returns the trailers' metadata; on failure the
+// stream's status error.
+func (s *ClientStream) Header() (metadata.MD, error) {
+	select {
+	case <-s.headerDone:
+	case <-s.done:
+	}
+	select {
+	case <-s.headerDone:
+		if s.header != nil {
+			return s.header, nil
+		}
+	default:
+	}
+	<-s.done
+	if s.trailersOny {
+		return s.trailer, nil
+	}
+	if s.st.Code() != codes.OK {
+		return nil, s.st.Err()
+	}
+	return metadata.MD{}, nil
+}
+
+// RecvCompress is the server's grpc-encoding, known after Header returns.
+func (s *ClientStream) RecvCompress() string {
+	<-s.headerDone
+	return s.recvEncode
+}
+
+// Trailer returns the trailer metadata once the stream is done (nil before).
+func (s *ClientStream) Trailer() metadata.MD {
+	select {
+	case <-s.done:
+		return s.trailer
+	default:
+		return nil
+	}
+}
+
+// Status waits for the stream to end and returns its final status.
+func (s *ClientStream) Status() *status.Status {
+	<-s.done
+	return s.st
+}
+
+// Unprocessed reports whether the server never processed the stream (it
+// was refused or above a GOAWAY's last stream id), so a retry is safe.
+func (s *ClientStream) Unprocessed() bool { return s.unprocessed.Load() }
+
+// Close ends the stream early: if it is still open it is reset with
+// RST_STREAM(CANCEL) and reads fail with err's status.
+func (s *ClientStream) Close(err error) {
+	st := status.Convert(err)
+	if err == nil {
+		st = status.New(codes.Canceled, "transport: stream closed by the client")
+	}
+	s.closeStream(st, true, http2.ErrCodeCancel)
+}
+
+// closeStream ends the stream once: records st, fails or ends reads,
+// removes it from the connection and tells loopy (with RST_STREAM when rst).
+func (s *ClientStream) closeStream(st *status.Status, rst bool, code http2.ErrCode) {
+	if !s.finished.CompareAndSwap(false, true) {
+		return
+	}
+	s.unwatch()
+	s.st = st
+	if st.Code() == codes.OK {
+		s.rb.close(io.EOF)
+	} else {
+		s.rb.abort(st.Err())
+	}
+	t := s.t
+	t.mu.Lock()
+	if id := s.id.Load(); id != 0 && t.streams[id] == &s.stream {
+		delete(t.streams, id)
+	}
+	left, draining := len(t.streams), t.draining
+	t.mu.Unlock()
+	t.cb.Put(&controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
+	close(s.done)
+	if draining && left == 0 && t.ctx.Err() == nil {
+		t.close(fmt.Errorf("%w: drained", ErrConnClosing))
+	}
+}
+
+// operateHeaders handles response headers and trailers.
+func (t *http2Client) operateHeaders(b *headerBlock) error {
+	id := b.streamID
+	if id%2 == 0 {
+		return connError(http2.ErrCodeProtocol, "HEADERS on server-initiated stream %d", id)
+	}
+	if id > t.lastStreamID.Load() {
+		return connError(http2.ErrCodeProtocol, "HEADERS on idle stream %d", id)
+	}
+	sp := t.lookup(id)
+	if sp == nil {
+		return nil // a stream we already closed
+	}
+	s := sp.cs
+	if err := b.blockError(); err != nil {
+		c := codes.Internal
+		if errors.Is(err, errHeaderListTooLarge) {
+			c = codes.ResourceExhausted
+		}
+		s.closeStream(statusErrorf(c, "transport: bad response headers: %v", err), true, http2.ErrCodeProtocol)
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
+		return nil
+	}
+	var rh responseHeaders
+	md := metadata.MD{}
+	for _, f := range b.fields {
+		if err := rh.field(f, md); err != nil {
+			s.closeStream(statusErrorf(codes.Internal, "transport: %v", err), true, http2.ErrCodeProtocol)
+			return nil
+		}
+	}
+	if !s.headerRecvd {
+		s.headerRecvd = true
+		if !b.endStream {
+			// Response headers: the messages follow.
+			if st := rh.headersCheck(); st != nil {
+				s.closeStream(st, true, http2.ErrCodeCancel)
+				return nil
+			}
+			s.header = md
+			s.recvEncode = rh.encoding
+			close(s.headerDone)
+			return nil
+		}
+		// Trailers-only response.
+		s.trailersOny = true
+	} else if !b.endStream {
+		s.closeStream(statusErrorf(codes.Internal, "transport: trailers without END_STREAM"), true, http2.ErrCodeProtocol)
+		return nil
+	}
+	s.trailer = md
+	s.recvDone.Store(true)
+	s.closeStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo)
+	return nil
+}
+
+// recvEndStream: the server ended the stream with DATA, without trailers.
+func (t *http2Client) recvEndStream(sp *stream) {
+	sp.recvDone.Store(true)
+	sp.cs.closeStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo)
+}
+
+func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode) {
+	s := sp.cs
+	if code == http2.ErrCodeRefusedStream {
+		s.unprocessed.Store(true)
+	}
+	sp.recvDone.Store(true)
+	s.closeStream(sp.resetStatus(code, "server"), false, 0)
+}
+
+func (t *http2Client) handleGoAway(f *http2.GoAwayFrame) error {
+	if f.StreamID != 0 {
+		return connError(http2.ErrCodeProtocol, "GOAWAY on stream %d", f.StreamID)
+	}
+	debug := string(f.DebugData())
+	t.mu.Lock()
+	t.draining = true
+	t.goAwayReason = GoAwayNoReason
+	if f.ErrCode == http2.ErrCodeEnhanceYourCalm && debug == keepalive.TooManyPingsDebugData {
+		t.goAwayReason = GoAwayTooManyPings
+	}
+	t.goAwayDebug = debug
+	var refused []*ClientStream
+	for id, sp := range t.streams {
+		if id > f.LastStreamID {
+			refused = append(refused, sp.cs)
+		}
+	}
+	t.mu.Unlock()
+	t.goAwayOnce.Do(func() { close(t.goAwayCh) })
+	if f.ErrCode != http2.ErrCodeNo {
+		t.logger.Info("h2rpc: server sent GOAWAY", "code", f.ErrCode, "debug", debug, "remote", t.RemoteAddr())
+	}
+	// RFC 9113 §6.8: streams above the last id were not processed and
+	// may be retried.
+	for _, s := range refused {
+		s.unprocessed.Store(true)
+		s.closeStream(statusErrorf(codes.Unavailable, "transport: stream not processed: server sent GOAWAY (%v)", f.ErrCode), false, 0)
+	}
+	if t.activeStreams() == 0 {
+		t.close(fmt.Errorf("%w: server sent GOAWAY (%v)", ErrConnClosing, f.ErrCode))
+	}
+	return nil
+}
+
+func (t *http2Client) handlePing(f *http2.PingFrame) error {
+	if !f.IsAck() {
+		t.cb.Put(&controlbuf.Ping{Ack: true, Data: f.Data})
+	}
+	return nil
+}
+
+func (t *http2Client) closeAllStreams(err error) {
+	t.mu.Lock()
+	t.draining = true
+	ss := make([]*ClientStream, 0, len(t.streams))
+	for _, sp := range t.streams {
+		ss = append(ss, sp.cs)
+	}
+	t.mu.Unlock()
+	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
+	for _, s := range ss {
+		s.closeStream(st, false, 0)
+	}
+	if t.kpCancel != nil {
+		t.kpCancel()
+	}
+}
+
+// responseHeaders collects what a client needs from response headers and
+// trailers.
+type responseHeaders struct {
+	contentType string
+	encoding    string
+	st          headerStatus // :status and the grpc-status fields
+}
+
+func (rh *responseHeaders) field(f hpack.HeaderField, md metadata.MD) error {
+	if rh.st.field(f.Name, f.Value) {
+		return nil
+	}
+	switch f.Name {
+	case "content-type":
+		rh.contentType = f.Value
+	case "grpc-encoding":
+		rh.encoding = f.Value
+	default:
+		if isReservedHeader(f.Name) {
+			return nil
+		}
+		return decodeMetadataField(md, f.Name, f.Value)
+	}
+	return nil
+}
+
+// headersCheck validates response headers that are followed by messages.
+func (rh *responseHeaders) headersCheck() *status.Status {
+	if rh.st.err != nil {
+		return rh.st.status()
+	}
+	if rh.st.httpStatus != 200 {
+		return statusErrorf(httpStatusToCode(rh.st.httpStatus), "transport: unexpected HTTP status %d", rh.st.httpStatus)
+	}
+	if _, ok := contentSubtype(rh.contentType); !ok {
+		return statusErrorf(codes.Internal, "transport: unexpected response content-type %q", rh.contentType)
+	}
+	return nil
+}
+
+// status is the final status of trailers (or a trailers-only response).
+func (rh *responseHeaders) status() *status.Status { return rh.st.status() }

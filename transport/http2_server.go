@@ -1,0 +1,637 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+)
+
+// Server defaults.
+const (
+	// DefaultMaxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS a
+	// server announces. grpc-go announces no limit; an unbounded number of
+	// streams (and handler goroutines) per connection is a denial-of-service
+	// hazard, so we pick a finite one that still allows wide fan-in.
+	DefaultMaxConcurrentStreams = 1000
+
+	// prefaceTimeout bounds the wait for a client's preface.
+	prefaceTimeout = 20 * time.Second
+
+	// drainPingTimeout bounds the wait for the PING ack that ends step one
+	// of a graceful GOAWAY.
+	drainPingTimeout = 5 * time.Second
+)
+
+// ServerConfig configures a server connection.
+type ServerConfig struct {
+	// MaxConcurrentStreams is announced to the client and enforced; it
+	// also bounds running handlers. 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+	// Keepalive and KeepalivePolicy configure server pings, connection
+	// age and idleness, and ping-flood enforcement.
+	Keepalive       keepalive.ServerParameters
+	KeepalivePolicy keepalive.EnforcementPolicy
+	// InitialWindowSize and InitialConnWindowSize set fixed receive
+	// windows and turn BDP window growth off; 0 keeps the dynamic default.
+	InitialWindowSize     uint32
+	InitialConnWindowSize uint32
+	// ReadBufferSize and WriteBufferSize size the socket buffers.
+	ReadBufferSize  int
+	WriteBufferSize int
+	// MaxHeaderListSize bounds received header lists.
+	MaxHeaderListSize uint32
+	// Logger receives transport logs; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// http2Server is the server side of an HTTP/2 connection.
+type http2Server struct {
+	http2Conn
+	maxStreams uint32
+	slots      chan struct{} // one per running handler
+	enforcer   *keepalive.Enforcer
+
+	maxSeen    atomic.Uint32 // largest client stream id seen
+	handle     func(*ServerStream)
+	handleCtx  context.Context
+	draining   bool   // guarded by mu: a final GOAWAY was queued
+	goAwayID   uint32 // guarded by mu: last stream id of the final GOAWAY
+	drainOnce  sync.Once
+	drainDebug string
+	idleSince  atomic.Int64 // unix nanos when the last stream closed
+}
+
+// NewServerTransport runs the server side of HTTP/2 on conn: it reads
+// the client preface (with a timeout) and sends our SETTINGS. A *tls.Conn
+// must have completed its handshake and negotiated "h2".
+func NewServerTransport(conn net.Conn, cfg ServerConfig) (ServerTransport, error) {
+	return newHTTP2Server(conn, cfg)
+}
+
+func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			conn.Close()
+			return nil, fmt.Errorf("transport: client negotiated ALPN protocol %q, want \"h2\"", p)
+		}
+	}
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	t := &http2Server{
+		maxStreams: cfg.MaxConcurrentStreams,
+		slots:      make(chan struct{}, cfg.MaxConcurrentStreams),
+		enforcer:   keepalive.NewEnforcer(cfg.KeepalivePolicy),
+	}
+	cc := connConfig{
+		readBufferSize:    cfg.ReadBufferSize,
+		writeBufferSize:   cfg.WriteBufferSize,
+		maxHeaderListSize: cfg.MaxHeaderListSize,
+		streamWindow:      cfg.InitialWindowSize,
+		connWindow:        cfg.InitialConnWindowSize,
+		logger:            cfg.Logger,
+	}
+	cc.fill()
+	t.init(t, false, conn, &cc)
+	t.idleSince.Store(time.Now().UnixNano())
+
+	// RFC 9113 §3.4: the client preface comes first.
+	conn.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(t.br, preface); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("transport: reading the client preface: %w", err)
+	}
+	if !bytes.Equal(preface, []byte(http2.ClientPreface)) {
+		conn.Close()
+		return nil, fmt.Errorf("transport: bad client preface %q", preface)
+	}
+	conn.SetReadDeadline(time.Time{})
+
+	ss, inc := t.initialSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: t.maxStreams})
+	if err := writePreamble(conn, false, ss, inc); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("transport: writing server SETTINGS: %w", err)
+	}
+	t.startLoopy()
+	if kp := cfg.Keepalive.Effective(); kp.MaxConnectionIdle != keepalive.Infinity || kp.MaxConnectionAge != keepalive.Infinity || kp.Time != keepalive.Infinity {
+		go keepalive.RunServer(t.ctx, kp, &t.act, serverKeepalive{t})
+	}
+	return t, nil
+}
+
+// serverKeepalive adapts the server to keepalive.ServerConn.
+type serverKeepalive struct{ t *http2Server }
+
+func (k serverKeepalive) ActiveStreams() int { return k.t.activeStreams() }
+func (k serverKeepalive) Ping()              { k.t.Ping() }
+func (k serverKeepalive) Drain(reason string) {
+	k.t.Drain(reason)
+}
+func (k serverKeepalive) IdleSince() time.Time { return time.Unix(0, k.t.idleSince.Load()) }
+func (k serverKeepalive) Close(err error) {
+	k.t.close(&ConnectionError{Code: http2.ErrCodeNo, Desc: "keepalive", Err: err})
+}
+
+// HandleStreams reads the connection until it closes, calling handle for
+// each new stream on the reader goroutine: handle must start the handler
+// on a goroutine (or a worker) of its own and return at once.
+func (t *http2Server) HandleStreams(ctx context.Context, handle func(*ServerStream)) {
+	t.handle = handle
+	t.handleCtx = ctx
+	err := t.readLoop()
+	t.fatal(err)
+	<-t.loopyDone
+}
+
+// Close closes the connection at once.
+func (t *http2Server) Close(err error) {
+	if err == nil {
+		err = ErrConnClosing
+	}
+	t.close(err)
+}
+
+// Drain starts a graceful close (gRPC "graceful shutdown"): a GOAWAY with
+// the largest stream id and a PING; when the PING is acknowledged (or
+// after a timeout) the real GOAWAY names the last stream processed, open
+// streams finish, and the connection closes.
+func (t *http2Server) Drain(reason string) {
+	t.drainOnce.Do(func() {
+		t.drainDebug = reason
+		t.cb.Put(&controlbuf.GoAway{Code: http2.ErrCodeNo, HeadsUp: true, DebugData: []byte(reason)})
+		time.AfterFunc(drainPingTimeout, t.finalGoAway)
+	})
+}
+
+// finalGoAway sends step two of a graceful GOAWAY, once.
+func (t *http2Server) finalGoAway() {
+	t.mu.Lock()
+	if t.draining {
+		t.mu.Unlock()
+		return
+	}
+	t.draining = true
+	t.goAwayID = t.maxSeen.Load()
+	id := t.goAwayID
+	t.mu.Unlock()
+	t.cb.Put(&controlbuf.GoAway{Code: http2.ErrCodeNo, LastStreamID: id, DebugData: []byte(t.drainDebug)})
+}
+
+func (t *http2Server) maxStreamID() uint32 { return t.maxSeen.Load() }
+
+func (t *http2Server) handlePing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		if f.Data == controlbuf.GoAwayPing {
+			t.finalGoAway()
+		}
+		return nil
+	}
+	if t.enforcer.OnPing(time.Now(), t.activeStreams()) {
+		return connError(http2.ErrCodeEnhanceYourCalm, keepalive.TooManyPingsDebugData)
+	}
+	t.cb.Put(&controlbuf.Ping{Ack: true, Data: f.Data})
+	return nil
+}
+
+func (t *http2Server) handleGoAway(f *http2.GoAwayFrame) error {
+	if f.StreamID != 0 {
+		return connError(http2.ErrCodeProtocol, "GOAWAY on stream %d", f.StreamID)
+	}
+	// The client is going away: finish what is open, accept nothing new.
+	t.Drain("client_goaway")
+	return nil
+}
+
+// ServerStream is one RPC's stream on a server connection.
+type ServerStream struct {
+	stream
+	t         *http2Server
+	method    string
+	cancel    context.CancelFunc
+	subtype   string
+	encoding  string // the client's grpc-encoding
+	accept    string // the client's grpc-accept-encoding
+	authority string
+
+	mu         sync.Mutex // guards what follows
+	header     metadata.MD
+	trailer    metadata.MD
+	headerSent bool
+	statusSent bool
+}
+
+// Method is the full method name, "/package.Service/Method".
+func (s *ServerStream) Method() string { return s.method }
+
+// ContentSubtype is the request's codec name ("" for plain application/grpc).
+func (s *ServerStream) ContentSubtype() string { return s.subtype }
+
+// RecvCompress is the client's grpc-encoding.
+func (s *ServerStream) RecvCompress() string { return s.encoding }
+
+// AcceptCompress is the client's grpc-accept-encoding.
+func (s *ServerStream) AcceptCompress() string { return s.accept }
+
+// Authority is the request's :authority.
+func (s *ServerStream) Authority() string { return s.authority }
+
+// SetHeader adds md to the response headers; it fails once they are sent.
+func (s *ServerStream) SetHeader(md metadata.MD) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.headerSent || s.statusSent {
+		return status.Error(codes.Internal, "transport: SetHeader after the headers were sent")
+	}
+	s.header = metadata.Join(s.header, md)
+	return nil
+}
+
+// SetTrailer adds md to the trailers.
+func (s *ServerStream) SetTrailer(md metadata.MD) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.statusSent {
+		return status.Error(codes.Internal, "transport: SetTrailer after the status was sent")
+	}
+	s.trailer = metadata.Join(s.trailer, md)
+	return nil
+}
+
+// WriteHeader sends the response headers (with md added) if they were not
+// sent yet.
+func (s *ServerStream) WriteHeader(md metadata.MD) error {
+	s.mu.Lock()
+	if s.headerSent || s.statusSent {
+		s.mu.Unlock()
+		return status.Error(codes.Internal, "transport: headers already sent")
+	}
+	s.header = metadata.Join(s.header, md)
+	err := s.writeHeaderLocked()
+	s.mu.Unlock()
+	return err
+}
+
+// writeHeaderLocked queues the response headers. Caller holds s.mu.
+func (s *ServerStream) writeHeaderLocked() error {
+	if s.finished.Load() {
+		return s.failure()
+	}
+	s.headerSent = true
+	fields := make([]hpack.HeaderField, 0, 3+s.header.Len())
+	fields = append(fields,
+		hpack.HeaderField{Name: ":status", Value: "200"},
+		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
+	)
+	fields = appendMetadata(fields, s.header)
+	s.t.enforcer.Reset()
+	return s.t.cb.Put(&controlbuf.HeaderFrame{Stream: s.ls, Fields: fields})
+}
+
+// SetSendCompress is not handled by the transport: the RPC layer adds
+// grpc-encoding to the header metadata.
+
+// Write sends a message (prefix and bytes), sending the headers first if
+// needed.
+func (s *ServerStream) Write(prefix, data []byte, opts WriteOptions) error {
+	s.mu.Lock()
+	if s.statusSent {
+		s.mu.Unlock()
+		return ErrSendClosed
+	}
+	if !s.headerSent {
+		if err := s.writeHeaderLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	s.mu.Unlock()
+	s.t.enforcer.Reset()
+	return s.write(prefix, data, opts, s.failure)
+}
+
+// failure is the error of an operation on a stream that was reset.
+func (s *ServerStream) failure() error {
+	if err := s.ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Canceled, "transport: the stream was closed")
+}
+
+// WriteStatus ends the stream with st: trailers after the messages, or a
+// trailers-only response when no headers were sent. The handler is done
+// once it returns; it must be called exactly once per stream, also for
+// streams the client reset (then it only releases the stream's slot).
+func (s *ServerStream) WriteStatus(st *status.Status) error {
+	s.mu.Lock()
+	if s.statusSent {
+		s.mu.Unlock()
+		return nil
+	}
+	s.statusSent = true
+	defer s.releaseSlot()
+	if s.finished.Load() {
+		s.mu.Unlock()
+		return nil
+	}
+	var fields []hpack.HeaderField
+	if !s.headerSent {
+		s.headerSent = true
+		fields = make([]hpack.HeaderField, 0, 5+s.header.Len()+s.trailer.Len())
+		fields = append(fields,
+			hpack.HeaderField{Name: ":status", Value: "200"},
+			hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
+		)
+		fields = appendMetadata(fields, s.header)
+	} else {
+		fields = make([]hpack.HeaderField, 0, 3+s.trailer.Len())
+	}
+	fields, err := appendStatus(fields, st)
+	if err != nil {
+		// The fields still hold grpc-status and grpc-message; only the
+		// details could not be encoded.
+		s.t.logger.Warn("h2rpc: dropping status details that do not encode", "method", s.method, "err", err)
+	}
+	fields = appendMetadata(fields, s.trailer)
+	s.mu.Unlock()
+
+	rst := !s.recvDone.Load()
+	hf := &controlbuf.HeaderFrame{
+		Stream:    s.ls,
+		Fields:    fields,
+		EndStream: true,
+		// RFC 9113 §8.1: a server that completes its response before the
+		// request ends may send RST_STREAM(NO_ERROR).
+		Cleanup: &controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: http2.ErrCodeNo},
+	}
+	s.sendDone.Store(true)
+	s.finish(status.Error(codes.Canceled, "transport: the stream is done"), hf)
+	return nil
+}
+
+func (s *ServerStream) releaseSlot() { <-s.t.slots }
+
+// finish removes the stream from the connection, once, and queues item
+// (the trailers, or a cleanup) for loopy.
+func (s *ServerStream) finish(readErr error, item controlbuf.Item) {
+	if !s.finished.CompareAndSwap(false, true) {
+		return
+	}
+	s.unwatch()
+	s.rb.abort(readErr)
+	t := s.t
+	t.mu.Lock()
+	delete(t.streams, s.id.Load())
+	if len(t.streams) == 0 {
+		t.idleSince.Store(time.Now().UnixNano())
+	}
+	t.mu.Unlock()
+	t.cb.Put(item)
+	s.cancel()
+	close(s.done)
+}
+
+// reset ends the stream because of a reset or deadline: the handler's
+// context is cancelled and reads fail with st.
+func (s *ServerStream) reset(st *status.Status, rst bool, code http2.ErrCode) {
+	s.finish(st.Err(), &controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
+}
+
+func (t *http2Server) handleRSTStream(sp *stream, code http2.ErrCode) {
+	sp.recvDone.Store(true)
+	sp.ss.reset(sp.resetStatus(code, "client"), false, 0)
+}
+
+func (t *http2Server) recvEndStream(sp *stream) {
+	sp.recvDone.Store(true)
+	sp.rb.close(io.EOF)
+}
+
+func (t *http2Server) closeAllStreams(err error) {
+	t.mu.Lock()
+	ss := make([]*ServerStream, 0, len(t.streams))
+	for _, sp := range t.streams {
+		ss = append(ss, sp.ss)
+	}
+	t.mu.Unlock()
+	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
+	for _, s := range ss {
+		s.reset(st, false, 0)
+	}
+}
+
+// requestHeaders collects the gRPC request headers of a new stream.
+type requestHeaders struct {
+	method, scheme, path, authority string
+	contentType, timeout            string
+	encoding, accept                string
+	md                              metadata.MD
+	err                             error
+}
+
+func (rq *requestHeaders) field(f hpack.HeaderField) {
+	switch f.Name {
+	case ":method":
+		rq.method = f.Value
+	case ":scheme":
+		rq.scheme = f.Value
+	case ":path":
+		rq.path = f.Value
+	case ":authority":
+		rq.authority = f.Value
+	case "content-type":
+		rq.contentType = f.Value
+	case "grpc-timeout":
+		rq.timeout = f.Value
+	case "grpc-encoding":
+		rq.encoding = f.Value
+	case "grpc-accept-encoding":
+		rq.accept = f.Value
+	case "host":
+		if rq.authority == "" {
+			rq.authority = f.Value
+		}
+	case "user-agent":
+		// Reserved for senders, but handlers see it, as in grpc-go.
+		if rq.md == nil {
+			rq.md = metadata.MD{}
+		}
+		rq.md.Append(f.Name, f.Value)
+	default:
+		if f.Name[0] == ':' {
+			if rq.err == nil {
+				rq.err = fmt.Errorf("unknown pseudo-header %q", f.Name)
+			}
+			return
+		}
+		if isReservedHeader(f.Name) {
+			return
+		}
+		if rq.md == nil {
+			rq.md = metadata.MD{}
+		}
+		if err := decodeMetadataField(rq.md, f.Name, f.Value); err != nil && rq.err == nil {
+			rq.err = err
+		}
+	}
+}
+
+// operateHeaders opens a stream for a request, or ends one on trailers.
+func (t *http2Server) operateHeaders(b *headerBlock) error {
+	id := b.streamID
+	if id%2 == 0 {
+		return connError(http2.ErrCodeProtocol, "client opened even stream id %d", id)
+	}
+	if sp := t.lookup(id); sp != nil {
+		// Request trailers: gRPC sends none, but they end the stream.
+		if !b.endStream {
+			t.streamError(id, http2.ErrCodeProtocol, errors.New("second HEADERS without END_STREAM"))
+			return nil
+		}
+		t.recvEndStream(sp)
+		return nil
+	}
+	if id <= t.maxSeen.Load() {
+		// RFC 9113 §5.1: HEADERS on a closed stream.
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeStreamClosed})
+		return nil
+	}
+	t.maxSeen.Store(id)
+
+	t.mu.Lock()
+	ignore := t.draining && id > t.goAwayID
+	open := uint32(len(t.streams))
+	t.mu.Unlock()
+	if ignore {
+		// RFC 9113 §6.8: streams above our GOAWAY's last id are ignored.
+		return nil
+	}
+	if err := b.blockError(); err != nil {
+		if errors.Is(err, errHeaderListTooLarge) {
+			t.earlyAbort(id, 200, status.New(codes.ResourceExhausted, fmt.Sprintf("transport: %v", err)))
+			return nil
+		}
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
+		return nil
+	}
+	if open >= t.maxStreams {
+		// RFC 9113 §5.1.2: over the announced limit.
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeRefusedStream})
+		return nil
+	}
+
+	var rq requestHeaders
+	for _, f := range b.fields {
+		rq.field(f)
+	}
+	if rq.err != nil {
+		t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: bad request headers: %v", rq.err)))
+		return nil
+	}
+	if rq.path == "" || rq.method == "" || rq.scheme == "" {
+		// RFC 9113 §8.3.1: a malformed request.
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
+		return nil
+	}
+	if rq.method != "POST" {
+		t.earlyAbort(id, 405, status.New(codes.Internal, fmt.Sprintf("transport: method %q is not POST", rq.method)))
+		return nil
+	}
+	subtype, ok := contentSubtype(rq.contentType)
+	if !ok {
+		t.earlyAbort(id, 415, status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
+		return nil
+	}
+	var timeout time.Duration
+	if rq.timeout != "" {
+		d, err := decodeTimeout(rq.timeout)
+		if err != nil {
+			t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: malformed grpc-timeout: %v", err)))
+			return nil
+		}
+		timeout = d
+	}
+
+	// Wait for a handler slot: a client that resets streams as fast as it
+	// opens them (CVE-2023-44487) cannot run more handlers than the
+	// stream limit; reading stops until one finishes.
+	select {
+	case t.slots <- struct{}{}:
+	case <-t.done:
+		return ErrConnClosing
+	}
+
+	s := &ServerStream{
+		t:         t,
+		method:    rq.path,
+		subtype:   subtype,
+		encoding:  rq.encoding,
+		accept:    rq.accept,
+		authority: rq.authority,
+	}
+	s.ss = s
+	ctx := t.handleCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if rq.md != nil {
+		ctx = metadata.NewIncomingContext(ctx, rq.md)
+	} else {
+		ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
+	}
+	if rq.timeout != "" {
+		ctx, s.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		ctx, s.cancel = context.WithCancel(ctx)
+	}
+	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
+	s.id.Store(id)
+	s.ls = controlbuf.NewServerStream(id, s.wq)
+
+	t.mu.Lock()
+	t.streams[id] = &s.stream
+	t.mu.Unlock()
+	t.cb.Put(&controlbuf.RegisterStream{Stream: s.ls})
+	if b.endStream {
+		t.recvEndStream(&s.stream)
+	}
+	if rq.timeout != "" {
+		// At the deadline the client gets DEADLINE_EXCEEDED from its own
+		// clock; we reset the stream if it is still open.
+		s.watch(ctx, func() {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				s.reset(status.New(codes.DeadlineExceeded, "transport: deadline exceeded"), true, http2.ErrCodeCancel)
+			}
+		})
+	}
+	t.handle(s)
+	return nil
+}
+
+// earlyAbort answers a request we will not serve with a trailers-only
+// response (HTTP status httpStatus) and resets the stream.
+func (t *http2Server) earlyAbort(id uint32, httpStatus int, st *status.Status) {
+	fields := []hpack.HeaderField{
+		{Name: ":status", Value: fmt.Sprint(httpStatus)},
+		{Name: "content-type", Value: "application/grpc"},
+	}
+	fields, _ = appendStatus(fields, st)
+	t.cb.Put(&controlbuf.EarlyAbort{StreamID: id, Fields: fields, RST: true, Code: http2.ErrCodeNo})
+}

@@ -1,0 +1,137 @@
+package transport
+
+import (
+	"sync"
+)
+
+// recvChunkSize is the size of the pooled chunks that hold received DATA
+// bytes. Payloads are packed end to end, so a stream fed one-byte DATA
+// frames holds about as much memory as it has unread bytes, not a chunk
+// per frame.
+const recvChunkSize = 16 << 10
+
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, recvChunkSize)
+	return &b
+}}
+
+func getChunk() []byte { return (*chunkPool.Get().(*[]byte))[:0] }
+
+func putChunk(b []byte) {
+	if cap(b) != recvChunkSize {
+		return
+	}
+	b = b[:0]
+	chunkPool.Put(&b)
+}
+
+// recvBuffer holds the DATA bytes of one stream until the application reads
+// them. The reader goroutine appends; one application goroutine reads.
+type recvBuffer struct {
+	mu     sync.Mutex
+	chunks [][]byte // chunks[0][off:] is the next unread byte
+	off    int
+	unread int   // bytes not yet read
+	held   int   // bytes of memory held by chunks
+	err    error // once set, no more bytes arrive; returned after the unread bytes
+	wake   chan struct{}
+}
+
+func (r *recvBuffer) init() { r.wake = make(chan struct{}, 1) }
+
+func (r *recvBuffer) notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write copies p in, packing it after the bytes already held. It returns
+// false if the buffer is already closed (the bytes are dropped).
+func (r *recvBuffer) write(p []byte) bool {
+	r.mu.Lock()
+	if r.err != nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.unread += len(p)
+	for len(p) > 0 {
+		n := len(r.chunks)
+		if n == 0 || len(r.chunks[n-1]) == cap(r.chunks[n-1]) {
+			r.chunks = append(r.chunks, getChunk())
+			r.held += recvChunkSize
+			n++
+		}
+		last := r.chunks[n-1]
+		k := copy(last[len(last):cap(last)], p)
+		r.chunks[n-1] = last[:len(last)+k]
+		p = p[k:]
+	}
+	r.mu.Unlock()
+	r.notify()
+	return true
+}
+
+// close records that no more bytes will come; readers get err once the
+// unread bytes are consumed. The first error wins.
+func (r *recvBuffer) close(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.notify()
+}
+
+// abort closes the buffer and drops unread bytes, releasing their memory.
+// It returns how many unread bytes were dropped.
+func (r *recvBuffer) abort(err error) int {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	dropped := r.unread
+	for _, c := range r.chunks {
+		putChunk(c)
+	}
+	r.chunks, r.off, r.unread, r.held = nil, 0, 0, 0
+	r.mu.Unlock()
+	r.notify()
+	return dropped
+}
+
+// read copies unread bytes into p. It returns (0, nil, false) when nothing
+// is there yet, and the close error once everything was read.
+func (r *recvBuffer) read(p []byte) (n int, err error, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n < len(p) && r.unread > 0 {
+		c := r.chunks[0]
+		k := copy(p[n:], c[r.off:])
+		n += k
+		r.off += k
+		r.unread -= k
+		// The last chunk stays while it may still be filled.
+		if r.off == len(c) && (len(r.chunks) > 1 || len(c) == cap(c)) {
+			putChunk(c)
+			r.chunks[0] = nil
+			r.chunks = r.chunks[1:]
+			r.off = 0
+			r.held -= recvChunkSize
+		}
+	}
+	if n > 0 {
+		return n, nil, true
+	}
+	if r.err != nil {
+		return 0, r.err, true
+	}
+	return 0, nil, false
+}
+
+// stats reports unread bytes and memory held, for tests and metrics.
+func (r *recvBuffer) stats() (unread, held int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unread, r.held
+}

@@ -1,0 +1,173 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/flowcontrol"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/status"
+)
+
+// DefaultWriteQuota bounds the bytes one stream may have queued for loopy
+// but not yet written: Write blocks past it until loopy catches up.
+const DefaultWriteQuota = 64 << 10
+
+// ErrSendClosed is returned by Write after the writer's half of the stream
+// was closed with WriteOptions.Last.
+var ErrSendClosed = errors.New("transport: write after the send side was closed")
+
+// stream is what client and server streams share: identity, flow control,
+// the receive buffer and the write path.
+type stream struct {
+	id   atomic.Uint32
+	c    *http2Conn
+	ctx  context.Context
+	ls   *controlbuf.Stream
+	fc   *flowcontrol.InFlow
+	wq   *flowcontrol.WriteQuota
+	rb   recvBuffer
+	done chan struct{} // closed when the stream is over
+
+	recvDone atomic.Bool // the peer's END_STREAM (or a reset) arrived
+	sendDone atomic.Bool // we queued END_STREAM
+	finished atomic.Bool // the stream left the connection
+	stopCtx  atomic.Pointer[func() bool]
+
+	cs *ClientStream // set on the client side
+	ss *ServerStream // set on the server side
+}
+
+func (s *stream) init(c *http2Conn, ctx context.Context, window uint32) {
+	s.c = c
+	s.ctx = ctx
+	s.done = make(chan struct{})
+	s.fc = flowcontrol.NewInFlow(window)
+	s.wq = flowcontrol.NewWriteQuota(DefaultWriteQuota, s.done)
+	s.rb.init()
+}
+
+// ID is the HTTP/2 stream id (0 on a client stream whose HEADERS are not
+// yet written).
+func (s *stream) ID() uint32 { return s.id.Load() }
+
+// Context is the stream's context.
+func (s *stream) Context() context.Context { return s.ctx }
+
+// Done is closed when the stream is over.
+func (s *stream) Done() <-chan struct{} { return s.done }
+
+// Read reads DATA bytes of the stream. It returns io.EOF after the peer
+// ended its half normally, and a status error if the stream failed.
+func (s *stream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err, ok := s.rb.read(p)
+		if ok {
+			if n > 0 {
+				s.refund(n)
+			}
+			return n, err
+		}
+		<-s.rb.wake
+	}
+}
+
+// RequestRead tells flow control that the reader is waiting for a message
+// of n bytes, so the stream window can open wide enough for it to arrive
+// in full even when it is larger than the window.
+func (s *stream) RequestRead(n int) {
+	if n <= 0 {
+		return
+	}
+	unread, _ := s.rb.stats()
+	need := n - unread
+	if need <= 0 {
+		return
+	}
+	if need > math.MaxInt32 {
+		need = math.MaxInt32
+	}
+	if inc := s.fc.RequestMessage(uint32(need)); inc > 0 && !s.recvDone.Load() {
+		s.c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: s.id.Load(), Increment: inc})
+	}
+}
+
+// refund returns n read bytes to the stream window.
+func (s *stream) refund(n int) {
+	if inc := s.fc.OnRead(uint32(n)); inc > 0 && !s.recvDone.Load() {
+		s.c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: s.id.Load(), Increment: inc})
+	}
+}
+
+// write queues prefix and data as DATA for loopy, blocking while the
+// stream's write quota is used up.
+func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() error) error {
+	if s.sendDone.Load() {
+		return ErrSendClosed
+	}
+	n := len(prefix) + len(data)
+	if n > math.MaxInt32 {
+		return status.Errorf(codes.ResourceExhausted, "transport: a write of %d bytes is too large", n)
+	}
+	if err := s.wq.Get(s.ctx, int32(n)); err != nil {
+		if errors.Is(err, flowcontrol.ErrQuotaClosed) {
+			return failed()
+		}
+		return status.FromContextError(err).Err()
+	}
+	if opts.Last && !s.sendDone.CompareAndSwap(false, true) {
+		return ErrSendClosed
+	}
+	df := &controlbuf.DataFrame{Stream: s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
+	if err := s.c.cb.Put(df); err != nil {
+		return failed()
+	}
+	return nil
+}
+
+// watch runs f when ctx is done, unless the stream finished first.
+func (s *stream) watch(ctx context.Context, f func()) {
+	stop := context.AfterFunc(ctx, f)
+	s.stopCtx.Store(&stop)
+	if s.finished.Load() {
+		stop()
+	}
+}
+
+// unwatch stops the watch; called when the stream finishes.
+func (s *stream) unwatch() {
+	if p := s.stopCtx.Load(); p != nil {
+		(*p)()
+	}
+}
+
+// BufferStats reports the unread bytes of the stream and the memory its
+// receive buffer holds for them.
+func (s *stream) BufferStats() (unread, held int) { return s.rb.stats() }
+
+// resetStatus is the status of a stream reset with code: CANCEL after the
+// stream's deadline passed means the deadline, not a cancellation.
+func (s *stream) resetStatus(code http2.ErrCode, who string) *status.Status {
+	c := rstCodeToCode(code)
+	if c == codes.Canceled {
+		if dl, ok := s.ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return statusErrorf(codes.DeadlineExceeded, "transport: deadline exceeded (stream reset by the %s with %v)", who, code)
+		}
+	}
+	return statusErrorf(c, "transport: stream reset by the %s with %v", who, code)
+}
+
+// statusErrorf is a shorthand for status errors built by the transport.
+func statusErrorf(c codes.Code, format string, args ...any) *status.Status {
+	return status.New(c, fmt.Sprintf(format, args...))
+}
