@@ -164,6 +164,13 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 		WriteBufferSize: cfg.writeBufferSize,
 		BDP:             c.bdp,
 		Logger:          cfg.logger,
+		// Loopy resets a stream itself when the peer overflows its
+		// window with WINDOW_UPDATE; the stream must end here too.
+		OnStreamError: func(id uint32, err error) {
+			if s := c.lookup(id); s != nil {
+				c.side.handleRSTStream(s, http2.ErrCodeFlowControl)
+			}
+		},
 	})
 }
 

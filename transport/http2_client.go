@@ -289,6 +289,7 @@ func (s *ClientStream) initStream(id uint32) error {
 	s.id.Store(id)
 	t.streams[id] = &s.stream
 	t.lastStreamID.Store(id)
+	t.act.StreamStarted()
 	return nil
 }
 
