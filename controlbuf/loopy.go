@@ -54,6 +54,12 @@ type Config struct {
 	// FLOW_CONTROL_ERROR was written). The stream is already removed from
 	// loopy; the transport should fail it.
 	OnStreamError func(streamID uint32, err error)
+	// OnDataWritten, when set, is called on the loopy goroutine after
+	// each DATA frame is written to the write buffer. A server forgives
+	// the client's ping strikes with it: a client is expected to ping
+	// (BDP pings, keepalive) while it receives data, and one message can
+	// take many round trips to send.
+	OnDataWritten func()
 }
 
 // Loopy is the writer of one HTTP/2 connection: the only goroutine that

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/h2rpc/h2rpc/flowcontrol"
@@ -228,5 +229,23 @@ func TestConnWindowUpdateOverflow(t *testing.T) {
 	}
 	if err := h.buf.Put(&Ping{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Put after Run returned = %v, want ErrClosed", err)
+	}
+}
+
+// TestOnDataWrittenPerFrame: the hook runs once for every DATA frame
+// written, the empty END_STREAM frame included, on the loopy goroutine.
+func TestOnDataWrittenPerFrame(t *testing.T) {
+	var frames atomic.Int32
+	h := newHarness(t, Config{OnDataWritten: func() { frames.Add(1) }}, harnessOpts{})
+	s := h.register(1)
+	h.put(&DataFrame{Stream: s, Data: payload(40000, 5)})
+	h.readData(1, 40000) // 16384 + 16384 + 7232
+	h.put(&DataFrame{Stream: s, EndStream: true})
+	if f := h.peer.expect(http2.FrameData, 1); len(f.Data) != 0 || f.Flags&http2.FlagDataEndStream == 0 {
+		t.Fatalf("frame %v, want an empty DATA with END_STREAM", f)
+	}
+	h.expectNothing()
+	if got := frames.Load(); got != 4 {
+		t.Fatalf("OnDataWritten ran %d times, want 4", got)
 	}
 }

@@ -210,6 +210,9 @@ func (l *Loopy) processData() (idle bool, err error) {
 	} else if d.EndStream {
 		// Nothing left but END_STREAM: an empty DATA frame carries it.
 		l.w.data(s.id, true, nil, nil)
+		if l.cfg.OnDataWritten != nil {
+			l.cfg.OnDataWritten()
+		}
 	}
 	if s.sent == total {
 		s.items.pop()
@@ -239,6 +242,9 @@ func (l *Loopy) writeData(s *Stream, d *DataFrame, n int, endStream bool) {
 	off -= len(d.Prefix)
 	b = d.Data[off : off+n-len(a)]
 	l.w.data(s.id, endStream, a, b)
+	if l.cfg.OnDataWritten != nil {
+		l.cfg.OnDataWritten()
+	}
 	s.sent += n
 	s.out.Consume(n)
 	l.out.ConsumeConn(n)

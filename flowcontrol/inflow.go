@@ -139,6 +139,19 @@ func (f *InFlow) SetLimit(n uint32) uint32 {
 	return uint32(inc)
 }
 
+// RaiseLimit raises the advertised window to n when the raise reaches the
+// peer through SETTINGS_INITIAL_WINDOW_SIZE, which moves the peer's window
+// of every open stream by the difference (RFC 9113 §6.9.2). Unlike SetLimit
+// no WINDOW_UPDATE is due, so nothing else changes: window granted by
+// RequestMessage stays granted and consumed bytes not yet returned are
+// still owed. A limit at or below the current one is ignored; n is capped
+// at MaxWindowSize.
+func (f *InFlow) RaiseLimit(n uint32) {
+	f.mu.Lock()
+	f.limit = max(f.limit, uint64(min(n, MaxWindowSize)))
+	f.mu.Unlock()
+}
+
 // Limit returns the current advertised window.
 func (f *InFlow) Limit() uint32 {
 	f.mu.Lock()

@@ -184,6 +184,42 @@ func TestInFlowSetLimitAfterGrant(t *testing.T) {
 	mustOverrun(t, g, 1)
 }
 
+// TestInFlowRaiseLimit: a raise announced with SETTINGS_INITIAL_WINDOW_SIZE
+// moves the peer's window by the difference, on top of a grant and of
+// bytes still owed; the accounting must follow exactly.
+func TestInFlowRaiseLimit(t *testing.T) {
+	f := NewInFlow(100)
+	wantInc(t, "RequestMessage(1000)", f.RequestMessage(1000), 900)
+	// The peer's window is 1000; SETTINGS 100 -> 500 makes it 1400.
+	f.RaiseLimit(500)
+	if got := f.Limit(); got != 500 {
+		t.Fatalf("Limit() = %d, want 500", got)
+	}
+	mustData(t, f, 1400)
+	mustOverrun(t, f, 1)
+
+	// Bytes read but not yet returned stay owed across a raise: with
+	// limit 500, reading 1000 uses up the grant (900) and owes 100, below
+	// the 125 threshold.
+	wantInc(t, "OnRead(1000)", f.OnRead(1000), 0)
+	f.RaiseLimit(600) // the peer's window: 0 + 100
+	mustData(t, f, 100)
+	mustOverrun(t, f, 1)
+	wantInc(t, "OnRead(100)", f.OnRead(100), 200)
+	mustData(t, f, 200)
+	mustOverrun(t, f, 1)
+
+	// Lowering is ignored; the cap is MaxWindowSize.
+	f.RaiseLimit(10)
+	if got := f.Limit(); got != 600 {
+		t.Fatalf("Limit() after lowering = %d, want 600", got)
+	}
+	f.RaiseLimit(math.MaxUint32)
+	if got := f.Limit(); got != MaxWindowSize {
+		t.Fatalf("Limit() = %d, want %d", got, MaxWindowSize)
+	}
+}
+
 // TestInFlowConcurrent runs a peer and an application against one InFlow
 // the way the transport does; the peer respects the window it was given,
 // so no error may occur, and the race detector checks the locking.

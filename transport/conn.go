@@ -72,6 +72,8 @@ type connConfig struct {
 	streamWindow uint32
 	connWindow   uint32
 	logger       *slog.Logger
+	// onDataWritten is called by loopy after each DATA frame it writes.
+	onDataWritten func()
 }
 
 func (c *connConfig) fill() {
@@ -164,6 +166,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 		WriteBufferSize: cfg.writeBufferSize,
 		BDP:             c.bdp,
 		Logger:          cfg.logger,
+		OnDataWritten:   cfg.onDataWritten,
 		// Loopy resets a stream itself when the peer overflows its
 		// window with WINDOW_UPDATE; the stream must end here too.
 		OnStreamError: func(id uint32, err error) {
@@ -207,12 +210,13 @@ func (c *http2Conn) startLoopy() {
 
 // growWindow is the BDP estimator's callback (reader goroutine): the
 // receive windows grow to n, announced with SETTINGS_INITIAL_WINDOW_SIZE
-// (which grows every open stream's window at the peer, RFC 9113 §6.9.2)
-// and a connection WINDOW_UPDATE.
+// (which grows every open stream's window at the peer by the difference,
+// RFC 9113 §6.9.2, so the streams' accounting only moves its limit) and a
+// connection WINDOW_UPDATE.
 func (c *http2Conn) growWindow(n uint32) {
 	c.mu.Lock()
 	for _, s := range c.streams {
-		s.fc.SetLimit(n)
+		s.fc.RaiseLimit(n)
 	}
 	c.streamWindow.Store(n)
 	c.mu.Unlock()
@@ -260,6 +264,19 @@ func (c *http2Conn) readLoop() error {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				switch {
+				case fh.Type == http2.FrameHeaders:
+					// The framer refused the frame (bad padding), so its
+					// field block was never decoded and our HPACK table
+					// would fall out of step with the peer's: only the
+					// connection can end (RFC 9113 §4.3).
+					return connError(http2.ErrCodeProtocol, "malformed HEADERS frame on stream %d: %v", se.StreamID, se.Code)
+				case se.StreamID > c.side.maxStreamID():
+					// RFC 9113 §5.1: only HEADERS and PRIORITY may
+					// arrive on an idle stream; and RST_STREAM must not
+					// be sent on one.
+					return connError(http2.ErrCodeProtocol, "%v frame on idle stream %d", fh.Type, se.StreamID)
+				}
 				c.streamError(se.StreamID, se.Code, se.Cause)
 				continue
 			}

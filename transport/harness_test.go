@@ -31,6 +31,10 @@ type testServer struct {
 	ln      net.Listener
 	cfg     ServerConfig
 	handler func(*ServerStream)
+	// prepare, when set, runs on each accepted connection before the
+	// transport starts (a TLS handshake, a latency wrapper); an error
+	// drops the connection.
+	prepare func(net.Conn) (net.Conn, error)
 
 	mu    sync.Mutex
 	conns []*http2Server
@@ -39,11 +43,18 @@ type testServer struct {
 
 func newTestServer(t testing.TB, cfg ServerConfig, handler func(*ServerStream)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, cfg, handler, nil)
+}
+
+// newTestServerWith is newTestServer with a prepare hook for accepted
+// connections (see testServer.prepare).
+func newTestServerWith(t testing.TB, cfg ServerConfig, handler func(*ServerStream), prepare func(net.Conn) (net.Conn, error)) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, ln: ln, cfg: cfg, handler: handler}
+	ts := &testServer{t: t, ln: ln, cfg: cfg, handler: handler, prepare: prepare}
 	ts.wg.Add(1)
 	go ts.serve()
 	t.Cleanup(ts.stop)
@@ -62,6 +73,14 @@ func (ts *testServer) serve() {
 		ts.wg.Add(1)
 		go func() {
 			defer ts.wg.Done()
+			if ts.prepare != nil {
+				pc, err := ts.prepare(c)
+				if err != nil {
+					c.Close()
+					return
+				}
+				c = pc
+			}
 			st, err := newHTTP2Server(c, ts.cfg)
 			if err != nil {
 				return
@@ -121,6 +140,11 @@ func newTestClient(t testing.TB, addr string, opts ConnectOptions) *http2Client 
 		c.Close(nil)
 		<-c.Done()
 		<-c.loopyDone
+		if c.kpDone != nil {
+			// Tests may change keepalive's minimums, which the
+			// keepalive goroutine reads.
+			<-c.kpDone
+		}
 	})
 	return c
 }

@@ -56,7 +56,12 @@ type headerBlock struct {
 func newHeaderBlock(limit uint32) *headerBlock {
 	b := &headerBlock{limit: limit}
 	b.dec = hpack.NewDecoder(4096, b.emit)
-	b.dec.SetMaxStringLength(int(limit))
+	// A string may be as long as the whole encoded cutoff: one field over
+	// the list limit is then decoded (and dropped by emit) and fails only
+	// its stream, as a list over the limit of many fields does. Failing
+	// the decoder instead would leave its dynamic table out of step with
+	// the peer's and cost the whole connection (COMPRESSION_ERROR).
+	b.dec.SetMaxStringLength(maxEncodedFactor * int(limit))
 	return b
 }
 
@@ -157,6 +162,11 @@ func (b *headerBlock) add(frag []byte, end bool) (bool, error) {
 		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d spans too many CONTINUATION frames", b.streamID)
 	}
 	if _, err := b.dec.Write(frag); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) {
+			// A single field longer than the encoded cutoff: the same
+			// case as a block over it.
+			return false, &ConnectionError{Code: http2.ErrCodeEnhanceYourCalm, Desc: fmt.Sprintf("header field of stream %d exceeds %d bytes", b.streamID, encLimit), Err: err}
+		}
 		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "hpack decoding failed", Err: err}
 	}
 	if !end {

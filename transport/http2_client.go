@@ -66,6 +66,7 @@ type http2Client struct {
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
+	kpDone       chan struct{} // closed when the keepalive goroutine ends; nil without one
 }
 
 // NewClientTransport dials addr and sets up an HTTP/2 client connection.
@@ -142,7 +143,11 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	if kp := opts.Keepalive.Effective(); kp.Time != keepalive.Infinity {
 		var kctx context.Context
 		kctx, t.kpCancel = context.WithCancel(t.ctx)
-		go keepalive.RunClient(kctx, kp, &t.act, clientKeepalive{t})
+		t.kpDone = make(chan struct{})
+		go func() {
+			defer close(t.kpDone)
+			keepalive.RunClient(kctx, kp, &t.act, clientKeepalive{t})
+		}()
 	}
 	return t, nil
 }
@@ -287,6 +292,10 @@ func (s *ClientStream) initStream(id uint32) error {
 		return errors.New("transport: the stream is already closed")
 	}
 	s.id.Store(id)
+	// BDP may have grown the window since NewStream read it: growWindow
+	// raised only the streams in the map, and the server gives this one
+	// the window of our latest SETTINGS.
+	s.fc.RaiseLimit(t.streamWindow.Load())
 	t.streams[id] = &s.stream
 	t.lastStreamID.Store(id)
 	t.act.StreamStarted()
@@ -351,10 +360,21 @@ func (s *ClientStream) Header() (metadata.MD, error) {
 	return metadata.MD{}, nil
 }
 
-// RecvCompress is the server's grpc-encoding, known after Header returns.
-func (s *ClientStream) RecvCompress() string {
-	<-s.headerDone
-	return s.recvEncode
+// RecvCompress waits for the response headers and returns the server's
+// grpc-encoding; it fails with the stream's status error if the stream
+// ended without response headers.
+func (s *ClientStream) RecvCompress() (string, error) {
+	select {
+	case <-s.headerDone:
+		return s.recvEncode, nil
+	case <-s.done:
+	}
+	select {
+	case <-s.headerDone:
+		return s.recvEncode, nil
+	default:
+		return "", s.failure()
+	}
 }
 
 // Trailer returns the trailer metadata once the stream is done (nil before).
@@ -390,16 +410,19 @@ func (s *ClientStream) Close(err error) {
 // closeStream ends the stream once: records st, fails or ends reads,
 // removes it from the connection and tells loopy (with RST_STREAM when rst).
 func (s *ClientStream) closeStream(st *status.Status, rst bool, code http2.ErrCode) {
+	s.endStream(st, rst, code, false)
+}
+
+// endStream is closeStream; with trailers set the server ended the
+// stream with its status, so the messages it sent before stay readable
+// whatever the status (as in grpc-go) and Read then returns io.EOF.
+// Otherwise a failed stream drops its unread bytes.
+func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode, trailers bool) {
 	if !s.finished.CompareAndSwap(false, true) {
 		return
 	}
 	s.unwatch()
 	s.st = st
-	if st.Code() == codes.OK {
-		s.rb.close(io.EOF)
-	} else {
-		s.rb.abort(st.Err())
-	}
 	t := s.t
 	t.mu.Lock()
 	if id := s.id.Load(); id != 0 && t.streams[id] == &s.stream {
@@ -409,6 +432,13 @@ func (s *ClientStream) closeStream(st *status.Status, rst bool, code http2.ErrCo
 	t.mu.Unlock()
 	t.cb.Put(&controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
 	close(s.done)
+	// Readers wake only now: a Read that ends with the final status (or
+	// io.EOF) finds Status, Trailer and Header ready.
+	if st.Code() == codes.OK || trailers {
+		s.rb.close(io.EOF)
+	} else {
+		s.rb.abort(st.Err())
+	}
 	if draining && left == 0 && t.ctx.Err() == nil {
 		t.close(fmt.Errorf("%w: drained", ErrConnClosing))
 	}
@@ -466,7 +496,7 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 	}
 	s.trailer = md
 	s.recvDone.Store(true)
-	s.closeStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo)
+	s.endStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
 	return nil
 }
 

@@ -75,7 +75,8 @@ type http2Server struct {
 	goAwayID   uint32 // guarded by mu: last stream id of the final GOAWAY
 	drainOnce  sync.Once
 	drainDebug string
-	idleSince  atomic.Int64 // unix nanos when the last stream closed
+	idleSince  atomic.Int64  // unix nanos when the last stream closed
+	kpDone     chan struct{} // closed when the keepalive goroutine ends; nil without one
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -107,6 +108,10 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 		streamWindow:      cfg.InitialWindowSize,
 		connWindow:        cfg.InitialConnWindowSize,
 		logger:            cfg.Logger,
+		// Every DATA frame we send forgives the client's ping strikes:
+		// a receiving client pings (BDP, keepalive) once per round trip,
+		// and a single message may take many round trips to send.
+		onDataWritten: t.enforcer.Reset,
 	}
 	cc.fill()
 	t.init(t, false, conn, &cc)
@@ -132,7 +137,11 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	}
 	t.startLoopy()
 	if kp := cfg.Keepalive.Effective(); kp.MaxConnectionIdle != keepalive.Infinity || kp.MaxConnectionAge != keepalive.Infinity || kp.Time != keepalive.Infinity {
-		go keepalive.RunServer(t.ctx, kp, &t.act, serverKeepalive{t})
+		t.kpDone = make(chan struct{})
+		go func() {
+			defer close(t.kpDone)
+			keepalive.RunServer(t.ctx, kp, &t.act, serverKeepalive{t})
+		}()
 	}
 	return t, nil
 }
@@ -152,13 +161,18 @@ func (k serverKeepalive) Close(err error) {
 
 // HandleStreams reads the connection until it closes, calling handle for
 // each new stream on the reader goroutine: handle must start the handler
-// on a goroutine (or a worker) of its own and return at once.
+// on a goroutine (or a worker) of its own and return at once. It returns
+// once the connection is closed and its loopy and keepalive goroutines
+// are gone.
 func (t *http2Server) HandleStreams(ctx context.Context, handle func(*ServerStream)) {
 	t.handle = handle
 	t.handleCtx = ctx
 	err := t.readLoop()
 	t.fatal(err)
 	<-t.loopyDone
+	if t.kpDone != nil {
+		<-t.kpDone
+	}
 }
 
 // Close closes the connection at once.
@@ -230,12 +244,15 @@ type ServerStream struct {
 	encoding  string // the client's grpc-encoding
 	accept    string // the client's grpc-accept-encoding
 	authority string
+	scheme    string
 
-	mu         sync.Mutex // guards what follows
-	header     metadata.MD
-	trailer    metadata.MD
-	headerSent bool
-	statusSent bool
+	mu           sync.Mutex // guards what follows
+	sendCompress string     // grpc-encoding of responses
+	acceptComp   string     // grpc-accept-encoding to announce
+	header       metadata.MD
+	trailer      metadata.MD
+	headerSent   bool
+	statusSent   bool
 }
 
 // Method is the full method name, "/package.Service/Method".
@@ -252,6 +269,9 @@ func (s *ServerStream) AcceptCompress() string { return s.accept }
 
 // Authority is the request's :authority.
 func (s *ServerStream) Authority() string { return s.authority }
+
+// Scheme is the request's :scheme, "http" or "https".
+func (s *ServerStream) Scheme() string { return s.scheme }
 
 // SetHeader adds md to the response headers; it fails once they are sent.
 func (s *ServerStream) SetHeader(md metadata.MD) error {
@@ -295,18 +315,43 @@ func (s *ServerStream) writeHeaderLocked() error {
 		return s.failure()
 	}
 	s.headerSent = true
-	fields := make([]hpack.HeaderField, 0, 3+s.header.Len())
-	fields = append(fields,
-		hpack.HeaderField{Name: ":status", Value: "200"},
-		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
-	)
-	fields = appendMetadata(fields, s.header)
+	fields := s.appendResponseHeadersLocked(make([]hpack.HeaderField, 0, 5+s.header.Len()))
 	s.t.enforcer.Reset()
 	return s.t.cb.Put(&controlbuf.HeaderFrame{Stream: s.ls, Fields: fields})
 }
 
-// SetSendCompress is not handled by the transport: the RPC layer adds
-// grpc-encoding to the header metadata.
+// appendResponseHeadersLocked appends the response header fields. Caller
+// holds s.mu.
+func (s *ServerStream) appendResponseHeadersLocked(fields []hpack.HeaderField) []hpack.HeaderField {
+	fields = append(fields,
+		hpack.HeaderField{Name: ":status", Value: "200"},
+		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
+	)
+	if s.sendCompress != "" {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-encoding", Value: s.sendCompress})
+	}
+	if s.acceptComp != "" {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-accept-encoding", Value: s.acceptComp})
+	}
+	return appendMetadata(fields, s.header)
+}
+
+// SetSendCompress announces the grpc-encoding of response messages; it
+// must be called before the headers are sent.
+func (s *ServerStream) SetSendCompress(name string) {
+	s.mu.Lock()
+	s.sendCompress = name
+	s.mu.Unlock()
+}
+
+// SetAcceptCompress announces grpc-accept-encoding in the response
+// headers (or a trailers-only response), for example to list the
+// encodings the server supports when it refuses one.
+func (s *ServerStream) SetAcceptCompress(list string) {
+	s.mu.Lock()
+	s.acceptComp = list
+	s.mu.Unlock()
+}
 
 // Write sends a message (prefix and bytes), sending the headers first if
 // needed.
@@ -354,12 +399,7 @@ func (s *ServerStream) WriteStatus(st *status.Status) error {
 	var fields []hpack.HeaderField
 	if !s.headerSent {
 		s.headerSent = true
-		fields = make([]hpack.HeaderField, 0, 5+s.header.Len()+s.trailer.Len())
-		fields = append(fields,
-			hpack.HeaderField{Name: ":status", Value: "200"},
-			hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
-		)
-		fields = appendMetadata(fields, s.header)
+		fields = s.appendResponseHeadersLocked(make([]hpack.HeaderField, 0, 7+s.header.Len()+s.trailer.Len()))
 	} else {
 		fields = make([]hpack.HeaderField, 0, 3+s.trailer.Len())
 	}
@@ -444,18 +484,28 @@ type requestHeaders struct {
 	encoding, accept                string
 	md                              metadata.MD
 	err                             error
+	// malformed: an undefined or repeated pseudo-header (RFC 9113 §8.3).
+	malformed bool
+}
+
+// pseudo sets a request pseudo-header, which may appear only once.
+func (rq *requestHeaders) pseudo(v *string, value string) {
+	if *v != "" {
+		rq.malformed = true
+	}
+	*v = value
 }
 
 func (rq *requestHeaders) field(f hpack.HeaderField) {
 	switch f.Name {
 	case ":method":
-		rq.method = f.Value
+		rq.pseudo(&rq.method, f.Value)
 	case ":scheme":
-		rq.scheme = f.Value
+		rq.pseudo(&rq.scheme, f.Value)
 	case ":path":
-		rq.path = f.Value
+		rq.pseudo(&rq.path, f.Value)
 	case ":authority":
-		rq.authority = f.Value
+		rq.pseudo(&rq.authority, f.Value)
 	case "content-type":
 		rq.contentType = f.Value
 	case "grpc-timeout":
@@ -476,9 +526,9 @@ func (rq *requestHeaders) field(f hpack.HeaderField) {
 		rq.md.Append(f.Name, f.Value)
 	default:
 		if f.Name[0] == ':' {
-			if rq.err == nil {
-				rq.err = fmt.Errorf("unknown pseudo-header %q", f.Name)
-			}
+			// RFC 9113 §8.3: an undefined pseudo-header makes the
+			// request malformed.
+			rq.malformed = true
 			return
 		}
 		if isReservedHeader(f.Name) {
@@ -500,6 +550,11 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		return connError(http2.ErrCodeProtocol, "client opened even stream id %d", id)
 	}
 	if sp := t.lookup(id); sp != nil {
+		if sp.recvDone.Load() {
+			// RFC 9113 §5.1: half-closed (remote) takes no more HEADERS.
+			t.streamError(id, http2.ErrCodeStreamClosed, errors.New("HEADERS after END_STREAM"))
+			return nil
+		}
 		// Request trailers: gRPC sends none, but they end the stream.
 		if !b.endStream {
 			t.streamError(id, http2.ErrCodeProtocol, errors.New("second HEADERS without END_STREAM"))
@@ -508,21 +563,25 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		t.recvEndStream(sp)
 		return nil
 	}
-	if id <= t.maxSeen.Load() {
-		// RFC 9113 §5.1: HEADERS on a closed stream.
-		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeStreamClosed})
-		return nil
-	}
-	t.maxSeen.Store(id)
-
 	t.mu.Lock()
 	ignore := t.draining && id > t.goAwayID
 	open := uint32(len(t.streams))
 	t.mu.Unlock()
 	if ignore {
 		// RFC 9113 §6.8: streams above our GOAWAY's last id are ignored.
+		t.maxSeen.Store(max(id, t.maxSeen.Load()))
 		return nil
 	}
+	if id <= t.maxSeen.Load() {
+		// RFC 9113 §5.1.1: a new stream's id must be larger than every
+		// id the client used; "an endpoint that receives an unexpected
+		// stream identifier MUST respond with a connection error of type
+		// PROTOCOL_ERROR". A closed stream cannot be told apart from one
+		// never opened (implicitly closed by a larger id), so both are
+		// treated so, as x/net and grpc-go do.
+		return connError(http2.ErrCodeProtocol, "HEADERS opening stream %d, not above the last stream id %d", id, t.maxSeen.Load())
+	}
+	t.maxSeen.Store(id)
 	if err := b.blockError(); err != nil {
 		if errors.Is(err, errHeaderListTooLarge) {
 			t.earlyAbort(id, 200, status.New(codes.ResourceExhausted, fmt.Sprintf("transport: %v", err)))
@@ -545,7 +604,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: bad request headers: %v", rq.err)))
 		return nil
 	}
-	if rq.path == "" || rq.method == "" || rq.scheme == "" {
+	if rq.malformed || rq.path == "" || rq.method == "" || rq.scheme == "" {
 		// RFC 9113 §8.3.1: a malformed request.
 		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
 		return nil
@@ -585,6 +644,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		encoding:  rq.encoding,
 		accept:    rq.accept,
 		authority: rq.authority,
+		scheme:    rq.scheme,
 	}
 	s.ss = s
 	ctx := t.handleCtx

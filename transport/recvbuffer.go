@@ -79,6 +79,9 @@ func (r *recvBuffer) close(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+	if r.unread == 0 {
+		r.releaseLocked()
+	}
 	r.mu.Unlock()
 	r.notify()
 }
@@ -120,6 +123,9 @@ func (r *recvBuffer) read(p []byte) (n int, err error, ok bool) {
 			r.held -= recvChunkSize
 		}
 	}
+	if r.err != nil && r.unread == 0 {
+		r.releaseLocked()
+	}
 	if n > 0 {
 		return n, nil, true
 	}
@@ -127,6 +133,16 @@ func (r *recvBuffer) read(p []byte) (n int, err error, ok bool) {
 		return 0, r.err, true
 	}
 	return 0, nil, false
+}
+
+// releaseLocked returns the chunks to the pool once the buffer is closed
+// and everything was read: the last chunk, kept for refilling, would
+// otherwise be garbage (16 KiB per stream). Caller holds r.mu.
+func (r *recvBuffer) releaseLocked() {
+	for _, c := range r.chunks {
+		putChunk(c)
+	}
+	r.chunks, r.off, r.held = nil, 0, 0
 }
 
 // stats reports unread bytes and memory held, for tests and metrics.

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDemoMakesEveryKindOfCall(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDemo(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`/echo\.v1\.Echo/Unary +OK .*received 1 message \(1041 B\)`,
+		`header \{x-served-by=h2rpc-demo\}, trailer \{x-request-bytes=1024\}`,
+		`/echo\.v1\.Echo/Expand +OK .*received 5 messages`,
+		`/echo\.v1\.Echo/Collect +OK .*counted 5 messages and 81920 payload bytes`,
+		`/echo\.v1\.Echo/Chat +OK .*10 ping-pong rounds`,
+		`server +/echo\.v1\.Echo/Unary received 1041 B, metadata \{.*x-trace-bin=010203`,
+	} {
+		if !regexp.MustCompile(want).Match(out.Bytes()) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package rpc
+
+import (
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+)
+
+// Default message size limits.
+const (
+	// DefaultMaxRecvMsgSize is the largest message received, after
+	// decompression, unless raised: 4 MiB, as in gRPC.
+	DefaultMaxRecvMsgSize = 4 << 20
+	// DefaultMaxSendMsgSize is the largest message sent unless lowered.
+	DefaultMaxSendMsgSize = 1<<31 - 1
+)
+
+// CallOption configures one call (Invoke or NewStream).
+type CallOption interface {
+	apply(*callInfo)
+}
+
+// callInfo is what the call options of one call add up to.
+type callInfo struct {
+	header         *metadata.MD
+	trailer        *metadata.MD
+	compressor     string
+	maxRecv        int
+	maxSend        int
+	waitForReady   bool
+	contentSubtype string
+}
+
+type callOptionFunc func(*callInfo)
+
+func (f callOptionFunc) apply(ci *callInfo) { f(ci) }
+
+// Header stores the server's header metadata in *md once the call has it.
+func Header(md *metadata.MD) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.header = md })
+}
+
+// Trailer stores the server's trailer metadata in *md when the call ends.
+func Trailer(md *metadata.MD) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.trailer = md })
+}
+
+// UseCompressor compresses request messages with the named compressor
+// (registered in package codec, for example "gzip").
+func UseCompressor(name string) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.compressor = name })
+}
+
+// MaxCallRecvMsgSize sets the largest response message the call accepts,
+// after decompression.
+func MaxCallRecvMsgSize(n int) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.maxRecv = n })
+}
+
+// MaxCallSendMsgSize sets the largest request message the call sends.
+func MaxCallSendMsgSize(n int) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.maxSend = n })
+}
+
+// WaitForReady makes the call wait for a connection instead of failing
+// at once with UNAVAILABLE while the channel is not ready.
+func WaitForReady(wait bool) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.waitForReady = wait })
+}
+
+// CallContentSubtype selects the codec by its content subtype (the part
+// after "application/grpc+"), for example "proto" or "json".
+func CallContentSubtype(subtype string) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.contentSubtype = subtype })
+}
+
+// StaticMethod marks a call whose method name is a compile-time constant
+// (generated code passes it). It changes nothing today; it exists so that
+// generated code and metrics can tell such calls apart.
+func StaticMethod() CallOption {
+	return callOptionFunc(func(*callInfo) {})
+}

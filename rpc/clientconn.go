@@ -1,0 +1,348 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/transport"
+)
+
+// ErrClientConnClosing is the error of calls on a closed ClientConn; its
+// status code is CANCELED, as in gRPC.
+var ErrClientConnClosing = status.Error(codes.Canceled, "rpc: the client connection is closing")
+
+// State is the connectivity state of a ClientConn (gRPC "Connectivity
+// semantics").
+type State int
+
+// The connectivity states.
+const (
+	// Idle: no connection and no attempt; the next RPC starts one.
+	Idle State = iota
+	// Connecting: a connection attempt is under way.
+	Connecting
+	// Ready: a connection is up and carries RPCs.
+	Ready
+	// TransientFailure: the last attempt failed; the next one waits for
+	// the backoff. Calls that do not wait for ready fail at once.
+	TransientFailure
+	// Shutdown: Close was called.
+	Shutdown
+)
+
+func (s State) String() string {
+	switch s {
+	case Idle:
+		return "IDLE"
+	case Connecting:
+		return "CONNECTING"
+	case Ready:
+		return "READY"
+	case TransientFailure:
+		return "TRANSIENT_FAILURE"
+	case Shutdown:
+		return "SHUTDOWN"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// ClientConn is a client's channel to one target: it connects lazily
+// (on the first RPC), reconnects with the gRPC connection backoff after a
+// failure, and carries any number of concurrent RPCs over one HTTP/2
+// connection. It is safe for concurrent use.
+type ClientConn struct {
+	target    string
+	network   string
+	addr      string
+	dopts     dialOptions
+	unaryInt  UnaryClientInterceptor
+	streamInt StreamClientInterceptor
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	state      State
+	cur        transport.ClientTransport // while Ready
+	transports map[transport.ClientTransport]struct{}
+	lastErr    error
+	changed    chan struct{} // closed and replaced at each state change
+	keepalive  keepalive.ClientParameters
+}
+
+// NewClient returns a ClientConn for target without connecting: the first
+// RPC (or Connect) does. target is "host:port", optionally with the
+// "dns:///" or "passthrough:///" scheme, or "unix:path" /
+// "unix:///absolute/path" for a Unix socket.
+func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
+	cc := &ClientConn{
+		target:     target,
+		dopts:      defaultDialOptions(),
+		transports: make(map[transport.ClientTransport]struct{}),
+		changed:    make(chan struct{}),
+	}
+	for _, o := range opts {
+		o.apply(&cc.dopts)
+	}
+	var err error
+	cc.network, cc.addr, err = parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	cc.keepalive = cc.dopts.keepalive
+	cc.unaryInt = chainUnaryClient(cc.dopts.unaryInts)
+	cc.streamInt = chainStreamClient(cc.dopts.streamInts)
+	cc.ctx, cc.cancel = context.WithCancel(context.Background())
+	return cc, nil
+}
+
+// parseTarget splits a target into a network and an address.
+func parseTarget(target string) (network, addr string, err error) {
+	switch {
+	case strings.HasPrefix(target, "unix:///"):
+		return "unix", target[len("unix://"):], nil
+	case strings.HasPrefix(target, "unix:"):
+		return "unix", target[len("unix:"):], nil
+	case strings.HasPrefix(target, "dns:///"):
+		target = target[len("dns:///"):]
+	case strings.HasPrefix(target, "passthrough:///"):
+		target = target[len("passthrough:///"):]
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return "", "", fmt.Errorf("rpc: target %q is not host:port: %w", target, err)
+	}
+	return "tcp", target, nil
+}
+
+// Target is the target NewClient was given.
+func (cc *ClientConn) Target() string { return cc.target }
+
+// State reports the connectivity state.
+func (cc *ClientConn) State() State {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.state
+}
+
+// WaitForStateChange waits until the state differs from from, or ctx ends
+// (then it returns false).
+func (cc *ClientConn) WaitForStateChange(ctx context.Context, from State) bool {
+	for {
+		cc.mu.Lock()
+		if cc.state != from {
+			cc.mu.Unlock()
+			return true
+		}
+		ch := cc.changed
+		cc.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Connect starts connecting if the channel is idle.
+func (cc *ClientConn) Connect() {
+	cc.mu.Lock()
+	if cc.state == Idle {
+		cc.connectLocked()
+	}
+	cc.mu.Unlock()
+}
+
+// setStateLocked changes the state and wakes waiters. Caller holds cc.mu.
+func (cc *ClientConn) setStateLocked(s State) {
+	if cc.state == s {
+		return
+	}
+	cc.state = s
+	close(cc.changed)
+	cc.changed = make(chan struct{})
+}
+
+// connectLocked starts the connect loop. Caller holds cc.mu.
+func (cc *ClientConn) connectLocked() {
+	cc.setStateLocked(Connecting)
+	cc.wg.Add(1)
+	go cc.connectLoop()
+}
+
+// transport returns a ready transport, connecting if needed. Unless
+// waitForReady, it fails at once with UNAVAILABLE in TRANSIENT_FAILURE.
+func (cc *ClientConn) transport(ctx context.Context, waitForReady bool) (transport.ClientTransport, error) {
+	for {
+		cc.mu.Lock()
+		switch cc.state {
+		case Ready:
+			t := cc.cur
+			cc.mu.Unlock()
+			return t, nil
+		case Shutdown:
+			cc.mu.Unlock()
+			return nil, ErrClientConnClosing
+		case Idle:
+			cc.connectLocked()
+		case TransientFailure:
+			if !waitForReady {
+				err := cc.lastErr
+				cc.mu.Unlock()
+				return nil, status.Errorf(codes.Unavailable, "rpc: connection to %s failed: %v", cc.target, err)
+			}
+		}
+		ch := cc.changed
+		cc.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// connectLoop dials until a connection is up or the ClientConn closes,
+// waiting out the backoff between attempts ("gRPC connection backoff").
+func (cc *ClientConn) connectLoop() {
+	defer cc.wg.Done()
+	for retries := 0; ; retries++ {
+		start := time.Now()
+		wait := cc.dopts.backoff.delay(retries)
+		t, err := cc.dial(max(cc.dopts.minConnectTimeout, wait))
+		cc.mu.Lock()
+		if cc.state == Shutdown {
+			cc.mu.Unlock()
+			if t != nil {
+				t.Close(ErrClientConnClosing)
+			}
+			return
+		}
+		if err == nil {
+			cc.cur = t
+			cc.transports[t] = struct{}{}
+			cc.setStateLocked(Ready)
+			cc.wg.Add(1)
+			go cc.monitor(t)
+			cc.mu.Unlock()
+			return
+		}
+		cc.lastErr = err
+		cc.setStateLocked(TransientFailure)
+		cc.mu.Unlock()
+		cc.dopts.logger.Debug("rpc: connection attempt failed", "target", cc.target, "err", err, "retry_in", wait-time.Since(start))
+
+		timer := time.NewTimer(wait - time.Since(start))
+		select {
+		case <-timer.C:
+		case <-cc.ctx.Done():
+			timer.Stop()
+			return
+		}
+		cc.mu.Lock()
+		if cc.state == Shutdown {
+			cc.mu.Unlock()
+			return
+		}
+		cc.setStateLocked(Connecting)
+		cc.mu.Unlock()
+	}
+}
+
+func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, error) {
+	ctx, cancel := context.WithTimeout(cc.ctx, timeout)
+	defer cancel()
+	cc.mu.Lock()
+	kp := cc.keepalive
+	cc.mu.Unlock()
+	dialer := cc.dopts.dialer
+	if dialer == nil && cc.network != "tcp" {
+		network := cc.network
+		dialer = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	authority := cc.dopts.authority
+	if authority == "" {
+		authority = cc.addr
+		if cc.network == "unix" {
+			authority = "localhost"
+		}
+	}
+	return transport.NewClientTransport(ctx, cc.addr, transport.ConnectOptions{
+		UserAgent:             cc.dopts.userAgent,
+		Authority:             authority,
+		TLSConfig:             cc.dopts.tlsConfig,
+		Dialer:                dialer,
+		Keepalive:             kp,
+		InitialWindowSize:     cc.dopts.windowSize,
+		InitialConnWindowSize: cc.dopts.connWindowSize,
+		ReadBufferSize:        cc.dopts.readBufferSize,
+		WriteBufferSize:       cc.dopts.writeBufferSize,
+		MaxHeaderListSize:     cc.dopts.maxHeaderListSize,
+		Logger:                cc.dopts.logger,
+	})
+}
+
+// monitor watches a ready transport: on GOAWAY or failure the channel goes
+// idle (the next RPC reconnects) while the old connection finishes its
+// streams.
+func (cc *ClientConn) monitor(t transport.ClientTransport) {
+	defer cc.wg.Done()
+	select {
+	case <-t.GoAway():
+	case <-t.Done():
+	}
+	reason, debug := t.GoAwayReason()
+	cc.mu.Lock()
+	if reason == transport.GoAwayTooManyPings {
+		// The server asked us to ping less often (gRPC A8).
+		cc.keepalive = cc.keepalive.Backoff()
+		cc.dopts.logger.Warn("rpc: server sent GOAWAY too_many_pings; doubling keepalive time",
+			"target", cc.target, "time", cc.keepalive.Time, "debug", debug)
+	}
+	if cc.cur == t {
+		cc.cur = nil
+		if cc.state != Shutdown {
+			cc.setStateLocked(Idle)
+		}
+	}
+	cc.mu.Unlock()
+	t.GracefulClose()
+	<-t.Done()
+	cc.mu.Lock()
+	delete(cc.transports, t)
+	cc.mu.Unlock()
+}
+
+// Close closes the channel: open RPCs fail with CANCELED, new ones are
+// refused. It waits for the channel's goroutines to end.
+func (cc *ClientConn) Close() error {
+	cc.mu.Lock()
+	if cc.state == Shutdown {
+		cc.mu.Unlock()
+		return errors.New("rpc: ClientConn already closed")
+	}
+	cc.setStateLocked(Shutdown)
+	cc.cancel()
+	ts := make([]transport.ClientTransport, 0, len(cc.transports))
+	for t := range cc.transports {
+		ts = append(ts, t)
+	}
+	cc.cur = nil
+	cc.mu.Unlock()
+	for _, t := range ts {
+		t.Close(ErrClientConnClosing)
+	}
+	cc.wg.Wait()
+	return nil
+}

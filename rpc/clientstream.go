@@ -1,0 +1,290 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/h2rpc/h2rpc/codec"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/transport"
+)
+
+// maxTransparentRetries bounds how often an RPC the server never processed
+// (refused stream, or above a GOAWAY's last stream id) is retried on a new
+// connection without the caller seeing it ("gRPC retry design",
+// transparent retry).
+const maxTransparentRetries = 3
+
+// unaryDesc describes a unary call to newClientStream.
+var unaryDesc = &StreamDesc{}
+
+// Invoke performs a unary RPC: it sends args and fills reply.
+func (cc *ClientConn) Invoke(ctx context.Context, method string, args, reply any, opts ...CallOption) error {
+	if cc.unaryInt != nil {
+		return cc.unaryInt(ctx, method, args, reply, cc, invoke, opts...)
+	}
+	return invoke(ctx, method, args, reply, cc, opts...)
+}
+
+// invoke is the unary call at the end of the interceptor chain.
+func invoke(ctx context.Context, method string, req, reply any, cc *ClientConn, opts ...CallOption) error {
+	for attempt := 0; ; attempt++ {
+		cs, err := newClientStream(ctx, unaryDesc, cc, method, opts...)
+		if err != nil {
+			return err
+		}
+		if err := cs.SendMsg(req); err != nil && err != io.EOF {
+			return err
+		}
+		err = cs.RecvMsg(reply)
+		if err != nil && cs.s.Unprocessed() && attempt < maxTransparentRetries && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
+}
+
+// NewStream begins a streaming RPC described by desc.
+func (cc *ClientConn) NewStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (ClientStream, error) {
+	if cc.streamInt != nil {
+		return cc.streamInt(ctx, desc, cc, method, newStream, opts...)
+	}
+	return newStream(ctx, desc, cc, method, opts...)
+}
+
+func newStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (ClientStream, error) {
+	return newClientStream(ctx, desc, cc, method, opts...)
+}
+
+// clientStream is the ClientStream of one call.
+type clientStream struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	desc     *StreamDesc
+	ci       callInfo
+	codec    codec.Codec
+	sendComp codec.Compressor
+	s        *transport.ClientStream
+	reader   msgReader
+	recvComp codec.Compressor
+	decided  bool // recvComp is known
+
+	mu       sync.Mutex
+	finished bool
+	sentLast bool
+}
+
+var _ ClientStream = (*clientStream)(nil)
+
+func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (*clientStream, error) {
+	ci := callInfo{maxRecv: DefaultMaxRecvMsgSize, maxSend: DefaultMaxSendMsgSize}
+	for _, o := range cc.dopts.callOptions {
+		o.apply(&ci)
+	}
+	for _, o := range opts {
+		o.apply(&ci)
+	}
+	cs := &clientStream{desc: desc, ci: ci}
+	cs.codec = codec.GetCodec(ci.contentSubtype)
+	if cs.codec == nil {
+		return nil, status.Errorf(codes.Internal, "rpc: no codec registered for content-subtype %q", ci.contentSubtype)
+	}
+	if ci.compressor != "" && ci.compressor != "identity" {
+		cs.sendComp = codec.GetCompressor(ci.compressor)
+		if cs.sendComp == nil {
+			return nil, status.Errorf(codes.Internal, "rpc: compressor %q is not registered", ci.compressor)
+		}
+	}
+	md, _ := metadata.FromOutgoingContext(ctx)
+	hdr := &transport.CallHdr{
+		Method:         method,
+		ContentSubtype: ci.contentSubtype,
+		AcceptCompress: codec.AcceptEncodingHeader(),
+		Metadata:       md,
+	}
+	if cs.sendComp != nil {
+		hdr.SendCompress = ci.compressor
+	}
+	cs.ctx, cs.cancel = context.WithCancel(ctx)
+	for {
+		t, err := cc.transport(cs.ctx, ci.waitForReady)
+		if err != nil {
+			cs.cancel()
+			return nil, err
+		}
+		s, err := t.NewStream(cs.ctx, hdr)
+		if err != nil {
+			// The connection began draining between picking it and
+			// opening the stream: pick again.
+			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil {
+				select {
+				case <-t.GoAway():
+					continue
+				case <-t.Done():
+					continue
+				default:
+				}
+			}
+			cs.cancel()
+			return nil, err
+		}
+		cs.s = s
+		break
+	}
+	cs.reader.init(cs.s)
+	return cs, nil
+}
+
+// Context is the stream's context.
+func (cs *clientStream) Context() context.Context { return cs.ctx }
+
+// Header waits for the server's header metadata.
+func (cs *clientStream) Header() (metadata.MD, error) {
+	md, err := cs.s.Header()
+	if err != nil {
+		cs.finish(err)
+		return nil, err
+	}
+	if cs.ci.header != nil {
+		*cs.ci.header = md
+	}
+	return md, nil
+}
+
+// Trailer returns the trailer metadata once the RPC has ended.
+func (cs *clientStream) Trailer() metadata.MD { return cs.s.Trailer() }
+
+// CloseSend ends the sending side.
+func (cs *clientStream) CloseSend() error {
+	cs.mu.Lock()
+	if cs.sentLast {
+		cs.mu.Unlock()
+		return nil
+	}
+	cs.sentLast = true
+	cs.mu.Unlock()
+	if err := cs.s.CloseSend(); err != nil && !errors.Is(err, transport.ErrSendClosed) {
+		// The stream already ended: RecvMsg reports how.
+		return nil
+	}
+	return nil
+}
+
+// SendMsg sends a message; io.EOF means the stream ended (RecvMsg says how).
+func (cs *clientStream) SendMsg(m any) error {
+	last := !cs.desc.ClientStreams
+	cs.mu.Lock()
+	if cs.sentLast {
+		cs.mu.Unlock()
+		return status.Error(codes.Internal, "rpc: SendMsg after CloseSend")
+	}
+	cs.sentLast = last
+	cs.mu.Unlock()
+	err := sendMsg(cs.codec, cs.sendComp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
+		opts.Last = last
+		return cs.s.Write(prefix, data, opts)
+	})
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-cs.s.Done():
+		// The stream is over; RecvMsg returns its status.
+		return io.EOF
+	default:
+	}
+	cs.finish(err)
+	return err
+}
+
+// RecvMsg receives a message into m: io.EOF after a clean end, the status
+// error otherwise.
+func (cs *clientStream) RecvMsg(m any) error {
+	if err := cs.decideRecvCompress(); err != nil {
+		cs.finish(err)
+		return err
+	}
+	err := cs.reader.recv(cs.codec, cs.recvComp, m, cs.ci.maxRecv)
+	if err == errEOF {
+		return cs.end()
+	}
+	if err != nil {
+		cs.finish(err)
+		return err
+	}
+	if cs.desc.ServerStreams {
+		return nil
+	}
+	// A unary response is one message, then the status.
+	err = cs.reader.recv(cs.codec, cs.recvComp, nil, cs.ci.maxRecv)
+	if err == errEOF {
+		if err := cs.end(); err != io.EOF {
+			return err
+		}
+		return nil
+	}
+	if err == nil {
+		err = status.Error(codes.Internal, "rpc: cardinality violation: more than one response message for a non-server-streaming RPC")
+	}
+	cs.finish(err)
+	return err
+}
+
+// decideRecvCompress resolves the response's grpc-encoding once.
+func (cs *clientStream) decideRecvCompress() error {
+	if cs.decided {
+		return nil
+	}
+	enc, err := cs.s.RecvCompress()
+	if err != nil {
+		// The stream failed before headers; reading reports it.
+		return nil
+	}
+	cs.decided = true
+	if enc != "" && enc != "identity" {
+		cs.recvComp = codec.GetCompressor(enc)
+		if cs.recvComp == nil {
+			return status.Errorf(codes.Internal, "rpc: the server used unregistered compressor %q", enc)
+		}
+	}
+	return nil
+}
+
+// end reports the stream's final status after its last message.
+func (cs *clientStream) end() error {
+	st := cs.s.Status()
+	if st.Code() != codes.OK {
+		cs.finish(st.Err())
+		return st.Err()
+	}
+	cs.finish(nil)
+	return io.EOF
+}
+
+// finish ends the call once: reports header and trailer to call options,
+// and resets the stream if it is still open.
+func (cs *clientStream) finish(err error) {
+	cs.mu.Lock()
+	if cs.finished {
+		cs.mu.Unlock()
+		return
+	}
+	cs.finished = true
+	cs.mu.Unlock()
+	if err != nil {
+		cs.s.Close(err)
+	}
+	if cs.ci.header != nil && *cs.ci.header == nil {
+		if md, err := cs.s.Header(); err == nil {
+			*cs.ci.header = md
+		}
+	}
+	if cs.ci.trailer != nil {
+		*cs.ci.trailer = cs.s.Trailer()
+	}
+	cs.cancel()
+}

@@ -1,0 +1,143 @@
+package rpc
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/h2rpc/h2rpc/keepalive"
+)
+
+// DialOption configures a ClientConn.
+type DialOption interface {
+	apply(*dialOptions)
+}
+
+type dialOptionFunc func(*dialOptions)
+
+func (f dialOptionFunc) apply(o *dialOptions) { f(o) }
+
+// dialOptions is what the options of NewClient add up to.
+type dialOptions struct {
+	tlsConfig         *tls.Config
+	authority         string
+	userAgent         string
+	dialer            func(ctx context.Context, addr string) (net.Conn, error)
+	keepalive         keepalive.ClientParameters
+	windowSize        uint32
+	connWindowSize    uint32
+	readBufferSize    int
+	writeBufferSize   int
+	maxHeaderListSize uint32
+	backoff           BackoffConfig
+	minConnectTimeout time.Duration
+	unaryInts         []UnaryClientInterceptor
+	streamInts        []StreamClientInterceptor
+	callOptions       []CallOption
+	logger            *slog.Logger
+}
+
+func defaultDialOptions() dialOptions {
+	return dialOptions{
+		backoff:           DefaultBackoffConfig,
+		minConnectTimeout: DefaultMinConnectTimeout,
+		logger:            slog.Default(),
+	}
+}
+
+// WithTLS dials with TLS (ALPN "h2"); without it connections are
+// plaintext HTTP/2 with prior knowledge (h2c).
+func WithTLS(cfg *tls.Config) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.tlsConfig = cfg })
+}
+
+// WithAuthority sets the :authority of requests (by default the target).
+func WithAuthority(a string) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.authority = a })
+}
+
+// WithUserAgent prepends ua to the user-agent header.
+func WithUserAgent(ua string) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.userAgent = ua })
+}
+
+// WithContextDialer replaces the TCP dialer.
+func WithContextDialer(d func(ctx context.Context, addr string) (net.Conn, error)) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.dialer = d })
+}
+
+// WithKeepaliveParams turns client keepalive pings on.
+func WithKeepaliveParams(p keepalive.ClientParameters) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.keepalive = p })
+}
+
+// WithInitialWindowSize fixes the per-stream receive window and turns
+// BDP-based window growth off.
+func WithInitialWindowSize(n uint32) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.windowSize = n })
+}
+
+// WithInitialConnWindowSize fixes the connection receive window and turns
+// BDP-based window growth off.
+func WithInitialConnWindowSize(n uint32) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.connWindowSize = n })
+}
+
+// WithReadBufferSize sizes the socket read buffer.
+func WithReadBufferSize(n int) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.readBufferSize = n })
+}
+
+// WithWriteBufferSize sizes the socket write buffer.
+func WithWriteBufferSize(n int) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.writeBufferSize = n })
+}
+
+// WithMaxHeaderListSize bounds the response header lists accepted.
+func WithMaxHeaderListSize(n uint32) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.maxHeaderListSize = n })
+}
+
+// WithBackoff replaces the reconnect backoff.
+func WithBackoff(bc BackoffConfig) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.backoff = bc })
+}
+
+// WithMinConnectTimeout sets the least time one connection attempt gets.
+func WithMinConnectTimeout(d time.Duration) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.minConnectTimeout = d })
+}
+
+// WithUnaryInterceptor adds a unary client interceptor; interceptors run
+// in the order they were added, the first outermost.
+func WithUnaryInterceptor(i UnaryClientInterceptor) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.unaryInts = append(o.unaryInts, i) })
+}
+
+// WithChainUnaryInterceptor adds several unary client interceptors.
+func WithChainUnaryInterceptor(is ...UnaryClientInterceptor) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.unaryInts = append(o.unaryInts, is...) })
+}
+
+// WithStreamInterceptor adds a stream client interceptor; interceptors
+// run in the order they were added, the first outermost.
+func WithStreamInterceptor(i StreamClientInterceptor) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.streamInts = append(o.streamInts, i) })
+}
+
+// WithChainStreamInterceptor adds several stream client interceptors.
+func WithChainStreamInterceptor(is ...StreamClientInterceptor) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.streamInts = append(o.streamInts, is...) })
+}
+
+// WithDefaultCallOptions applies opts to every call before the call's own.
+func WithDefaultCallOptions(opts ...CallOption) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.callOptions = append(o.callOptions, opts...) })
+}
+
+// WithLogger sets the logger of the connection and its transports.
+func WithLogger(l *slog.Logger) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.logger = l })
+}

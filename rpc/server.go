@@ -1,0 +1,321 @@
+package rpc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/transport"
+)
+
+// ErrServerStopped is returned by Serve after Stop or GracefulStop.
+var ErrServerStopped = errors.New("rpc: the server has been stopped")
+
+// Server serves registered services over HTTP/2 connections accepted from
+// listeners. It is safe for concurrent use.
+type Server struct {
+	opts      serverOptions
+	unaryInt  UnaryServerInterceptor
+	streamInt StreamServerInterceptor
+
+	mu       sync.Mutex
+	services map[string]*service // by service name
+	lis      map[net.Listener]struct{}
+	conns    map[net.Conn]transport.ServerTransport // nil until the transport is up
+	serving  bool
+	stopped  bool
+	draining bool
+
+	handlers sync.WaitGroup // running handler goroutines
+	connWG   sync.WaitGroup // connection goroutines
+	done     chan struct{}  // closed by Stop/GracefulStop
+}
+
+// service is a registered service.
+type service struct {
+	impl    any
+	methods map[string]*MethodDesc
+	streams map[string]*StreamDesc
+}
+
+// NewServer returns a Server with opts; register services, then Serve.
+func NewServer(opts ...ServerOption) *Server {
+	s := &Server{
+		opts:     defaultServerOptions(),
+		services: make(map[string]*service),
+		lis:      make(map[net.Listener]struct{}),
+		conns:    make(map[net.Conn]transport.ServerTransport),
+		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o.apply(&s.opts)
+	}
+	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
+	s.streamInt = chainStreamServer(s.opts.streamInts)
+	return s
+}
+
+// RegisterService registers impl under desc. It panics if impl does not
+// implement desc.HandlerType, if the service is registered twice, or if
+// called after Serve — as grpc-go does, since these are programming errors.
+func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
+	if impl != nil && desc.HandlerType != nil {
+		ht := reflect.TypeOf(desc.HandlerType).Elem()
+		if !reflect.TypeOf(impl).Implements(ht) {
+			panic(fmt.Sprintf("rpc: RegisterService: %T does not implement %v", impl, ht))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		panic(fmt.Sprintf("rpc: RegisterService(%q) after Serve", desc.ServiceName))
+	}
+	if _, dup := s.services[desc.ServiceName]; dup {
+		panic(fmt.Sprintf("rpc: service %q registered twice", desc.ServiceName))
+	}
+	svc := &service{
+		impl:    impl,
+		methods: make(map[string]*MethodDesc, len(desc.Methods)),
+		streams: make(map[string]*StreamDesc, len(desc.Streams)),
+	}
+	for i := range desc.Methods {
+		svc.methods[desc.Methods[i].MethodName] = &desc.Methods[i]
+	}
+	for i := range desc.Streams {
+		svc.streams[desc.Streams[i].StreamName] = &desc.Streams[i]
+	}
+	s.services[desc.ServiceName] = svc
+}
+
+// ServiceInfo describes a registered service.
+type ServiceInfo struct {
+	// Methods are the method names, unary and streaming.
+	Methods []string
+	// Metadata is the ServiceDesc's Metadata.
+	Metadata any
+}
+
+// GetServiceInfo lists the registered services by name.
+func (s *Server) GetServiceInfo() map[string]ServiceInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]ServiceInfo, len(s.services))
+	for name, svc := range s.services {
+		var ms []string
+		for m := range svc.methods {
+			ms = append(ms, m)
+		}
+		for m := range svc.streams {
+			ms = append(ms, m)
+		}
+		out[name] = ServiceInfo{Methods: ms}
+	}
+	return out
+}
+
+// Serve accepts connections on lis until Stop or GracefulStop, serving each
+// on its own goroutines. It returns ErrServerStopped after a stop, or the
+// listener's error. lis is closed when Serve returns.
+func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		lis.Close()
+		return ErrServerStopped
+	}
+	s.serving = true
+	s.lis[lis] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lis, lis)
+		s.mu.Unlock()
+		lis.Close()
+	}()
+
+	var tempDelay time.Duration
+	for {
+		conn, err := lis.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return ErrServerStopped
+			default:
+			}
+			var ne interface{ Temporary() bool }
+			if errors.As(err, &ne) && ne.Temporary() {
+				// Back off on resource exhaustion (EMFILE and the like).
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				s.opts.logger.Warn("rpc: accept failed; retrying", "err", err, "delay", tempDelay)
+				select {
+				case <-time.After(tempDelay):
+				case <-s.done:
+					return ErrServerStopped
+				}
+				continue
+			}
+			return fmt.Errorf("rpc: accept: %w", err)
+		}
+		tempDelay = 0
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			conn.Close()
+			return ErrServerStopped
+		}
+		s.conns[conn] = nil
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(conn)
+	}
+}
+
+// serveConn runs one connection: TLS handshake, HTTP/2 transport, streams.
+func (s *Server) serveConn(conn net.Conn) {
+	defer s.connWG.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+	}()
+	conn.SetDeadline(time.Now().Add(s.opts.connTimeout))
+	if s.opts.tlsConfig != nil {
+		cfg := s.opts.tlsConfig.Clone()
+		if !containsString(cfg.NextProtos, "h2") {
+			cfg.NextProtos = append([]string{"h2"}, cfg.NextProtos...)
+		}
+		tc := tls.Server(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			s.opts.logger.Debug("rpc: TLS handshake failed", "remote", conn.RemoteAddr(), "err", err)
+			conn.Close()
+			return
+		}
+		conn = tc
+	}
+	st, err := transport.NewServerTransport(conn, transport.ServerConfig{
+		MaxConcurrentStreams:  s.opts.maxStreams,
+		Keepalive:             s.opts.keepalive,
+		KeepalivePolicy:       s.opts.keepalivePolicy,
+		InitialWindowSize:     s.opts.windowSize,
+		InitialConnWindowSize: s.opts.connWindowSize,
+		ReadBufferSize:        s.opts.readBufferSize,
+		WriteBufferSize:       s.opts.writeBufferSize,
+		MaxHeaderListSize:     s.opts.maxHeaderListSize,
+		Logger:                s.opts.logger,
+	})
+	if err != nil {
+		s.opts.logger.Debug("rpc: HTTP/2 setup failed", "remote", conn.RemoteAddr(), "err", err)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		st.Close(ErrServerStopped)
+		return
+	}
+	s.conns[conn] = st
+	if s.draining {
+		st.Drain("server_stopping")
+	}
+	s.mu.Unlock()
+	st.HandleStreams(context.Background(), func(ss *transport.ServerStream) {
+		s.handlers.Add(1)
+		go func() {
+			defer s.handlers.Done()
+			s.handleStream(st, ss)
+		}()
+	})
+}
+
+func containsString(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// handleStream dispatches a stream to its method.
+func (s *Server) handleStream(st transport.ServerTransport, ss *transport.ServerStream) {
+	service, method, ok := splitMethod(ss.Method())
+	if !ok {
+		ss.WriteStatus(status.Newf(codes.Unimplemented, "malformed method name: %q", ss.Method()))
+		return
+	}
+	s.mu.Lock()
+	svc := s.services[service]
+	s.mu.Unlock()
+	if svc != nil {
+		if md, ok := svc.methods[method]; ok {
+			s.processUnary(ss, svc, md)
+			return
+		}
+		if sd, ok := svc.streams[method]; ok {
+			s.processStream(ss, svc, sd)
+			return
+		}
+		ss.WriteStatus(status.Newf(codes.Unimplemented, "unknown method %s for service %s", method, service))
+		return
+	}
+	ss.WriteStatus(status.Newf(codes.Unimplemented, "unknown service %s", service))
+}
+
+// splitMethod splits "/package.Service/Method".
+func splitMethod(full string) (service, method string, ok bool) {
+	if !strings.HasPrefix(full, "/") {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(full, '/')
+	if i <= 0 || i == len(full)-1 {
+		return "", "", false
+	}
+	return full[1:i], full[i+1:], true
+}
+
+// Stop closes all listeners and connections at once; open RPCs fail. It
+// waits for handlers to return.
+func (s *Server) Stop() {
+	s.stop(false)
+}
+
+// GracefulStop stops accepting connections, sends GOAWAY on every
+// connection so clients open no new streams, and waits for the RPCs in
+// flight to finish.
+func (s *Server) GracefulStop() {
+	s.stop(true)
+}
+
+func (s *Server) stop(graceful bool) {
+	s.mu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		close(s.done)
+	}
+	s.draining = graceful
+	for l := range s.lis {
+		l.Close()
+	}
+	for c, st := range s.conns {
+		switch {
+		case st == nil:
+			c.Close() // still handshaking
+		case graceful:
+			st.Drain("server_stopping")
+		default:
+			st.Close(ErrServerStopped)
+		}
+	}
+	s.mu.Unlock()
+	s.connWG.Wait()
+	s.handlers.Wait()
+}

@@ -1,0 +1,180 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/h2rpc/h2rpc/codec"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/transport"
+)
+
+// serverStream is the ServerStream handlers see.
+type serverStream struct {
+	ctx      context.Context
+	s        *transport.ServerStream
+	srv      *Server
+	codec    codec.Codec
+	recvComp codec.Compressor // the request's grpc-encoding; nil for identity
+	sendComp codec.Compressor // for responses; nil for identity
+	reader   msgReader
+	recvd    int  // messages received
+	oneReq   bool // the method takes exactly one request message
+}
+
+// serverStreamKey keys the serverStream in a handler's context, for
+// SetHeader, SendHeader and SetTrailer.
+type serverStreamKey struct{}
+
+var _ ServerStream = (*serverStream)(nil)
+
+// newServerStream negotiates codec and compression for ss. On failure it
+// returns the status to end the stream with.
+func (s *Server) newServerStream(ss *transport.ServerStream) (*serverStream, *status.Status) {
+	c := codec.GetCodec(ss.ContentSubtype())
+	if c == nil {
+		return nil, status.Newf(codes.Internal, "rpc: no codec registered for content-subtype %q", ss.ContentSubtype())
+	}
+	st := &serverStream{s: ss, srv: s, codec: c}
+	if enc := ss.RecvCompress(); enc != "" && enc != "identity" {
+		comp := codec.GetCompressor(enc)
+		if comp == nil {
+			// gRPC "Compression": UNIMPLEMENTED, naming what we accept.
+			ss.SetAcceptCompress(codec.AcceptEncodingHeader())
+			return nil, status.Newf(codes.Unimplemented, "rpc: compressor %q is not installed (grpc-encoding)", enc)
+		}
+		st.recvComp = comp
+		// Answer in kind: the client can decompress what it sent.
+		st.sendComp = comp
+		ss.SetSendCompress(enc)
+	}
+	st.reader.init(ss)
+	st.ctx = context.WithValue(ss.Context(), serverStreamKey{}, st)
+	return st, nil
+}
+
+// Context is the RPC's context.
+func (st *serverStream) Context() context.Context { return st.ctx }
+
+// SetHeader adds header metadata.
+func (st *serverStream) SetHeader(md metadata.MD) error { return st.s.SetHeader(md) }
+
+// SendHeader sends the header metadata now.
+func (st *serverStream) SendHeader(md metadata.MD) error { return st.s.WriteHeader(md) }
+
+// SetTrailer adds trailer metadata.
+func (st *serverStream) SetTrailer(md metadata.MD) { st.s.SetTrailer(md) }
+
+// SendMsg encodes and sends a response message.
+func (st *serverStream) SendMsg(m any) error {
+	return sendMsg(st.codec, st.sendComp, m, st.srv.opts.maxSend, st.s.Write)
+}
+
+// RecvMsg receives and decodes a request message; io.EOF when the client
+// is done.
+func (st *serverStream) RecvMsg(m any) error {
+	err := st.reader.recv(st.codec, st.recvComp, m, st.srv.opts.maxRecv)
+	if err == nil {
+		st.recvd++
+	} else if err == errEOF && st.oneReq && st.recvd == 0 {
+		// The client ended its side without the one request message.
+		return status.Error(codes.Internal, "rpc: the client sent no request message")
+	}
+	return err
+}
+
+// SetHeader adds header metadata to the RPC of a handler's ctx.
+func SetHeader(ctx context.Context, md metadata.MD) error {
+	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return status.Error(codes.Internal, "rpc: SetHeader: not a server handler's context")
+	}
+	return st.SetHeader(md)
+}
+
+// SendHeader sends header metadata for the RPC of a handler's ctx now.
+func SendHeader(ctx context.Context, md metadata.MD) error {
+	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return status.Error(codes.Internal, "rpc: SendHeader: not a server handler's context")
+	}
+	return st.SendHeader(md)
+}
+
+// SetTrailer adds trailer metadata to the RPC of a handler's ctx.
+func SetTrailer(ctx context.Context, md metadata.MD) error {
+	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return status.Error(codes.Internal, "rpc: SetTrailer: not a server handler's context")
+	}
+	return st.s.SetTrailer(md)
+}
+
+// Method returns the full method name of the RPC of a handler's ctx.
+func Method(ctx context.Context) (string, bool) {
+	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return "", false
+	}
+	return st.s.Method(), true
+}
+
+// processUnary runs a unary method.
+func (s *Server) processUnary(ss *transport.ServerStream, svc *service, md *MethodDesc) {
+	st, fail := s.newServerStream(ss)
+	if fail != nil {
+		ss.WriteStatus(fail)
+		return
+	}
+	st.oneReq = true
+	var reply any
+	err := s.guard(ss, func() error {
+		var err error
+		reply, err = md.Handler(svc.impl, st.ctx, st.RecvMsg, s.unaryInt)
+		return err
+	})
+	if err == nil {
+		err = st.SendMsg(reply)
+	}
+	ss.WriteStatus(statusOf(err))
+}
+
+// processStream runs a streaming method.
+func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *StreamDesc) {
+	st, fail := s.newServerStream(ss)
+	if fail != nil {
+		ss.WriteStatus(fail)
+		return
+	}
+	st.oneReq = !sd.ClientStreams
+	err := s.guard(ss, func() error {
+		if s.streamInt != nil {
+			info := &StreamServerInfo{FullMethod: ss.Method(), IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}
+			return s.streamInt(svc.impl, st, info, sd.Handler)
+		}
+		return sd.Handler(svc.impl, st)
+	})
+	ss.WriteStatus(statusOf(err))
+}
+
+// guard runs a handler, turning a panic into INTERNAL for that RPC only.
+func (s *Server) guard(ss *transport.ServerStream, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.opts.logger.Error("rpc: handler panicked", "method", ss.Method(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "rpc: handler panicked: %v", r)
+		}
+	}()
+	return f()
+}
+
+// statusOf is the status a handler's error ends its RPC with.
+func statusOf(err error) *status.Status {
+	if err == nil {
+		return status.New(codes.OK, "")
+	}
+	return status.Convert(err)
+}

@@ -1,0 +1,164 @@
+package transport
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSignedCert makes a throwaway ECDSA certificate for 127.0.0.1 and
+// localhost, and a pool that trusts it.
+func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "h2rpc test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// tlsHandshaker returns a testServer prepare hook that runs the server
+// side of a TLS handshake with cfg, as a server must before handing the
+// *tls.Conn to NewServerTransport.
+func tlsHandshaker(cfg *tls.Config) func(net.Conn) (net.Conn, error) {
+	return func(c net.Conn) (net.Conn, error) {
+		tc := tls.Server(c, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), longWait)
+		defer cancel()
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// newTLSTestServer is a test server speaking HTTP/2 over TLS, ALPN "h2".
+func newTLSTestServer(t testing.TB, cert tls.Certificate, handler func(*ServerStream)) *testServer {
+	t.Helper()
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
+	return newTestServerWith(t, ServerConfig{}, handler, tlsHandshaker(cfg))
+}
+
+func TestTLSUnaryEcho(t *testing.T) {
+	cert, pool := selfSignedCert(t)
+	schemes := make(chan string, 1)
+	ts := newTLSTestServer(t, cert, func(s *ServerStream) {
+		schemes <- s.Scheme()
+		echoHandler(s)
+	})
+	c := newTestClient(t, ts.addr(), ConnectOptions{TLSConfig: &tls.Config{RootCAs: pool}})
+	ctx, cancel := context.WithTimeout(context.Background(), longWait)
+	defer cancel()
+	resp, _, err := unary(ctx, c, "/test.Echo/Unary", []byte("over TLS"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp) != "over TLS" {
+		t.Fatalf("response %q", resp)
+	}
+	if got := <-schemes; got != "https" {
+		t.Errorf("server saw :scheme %q, want https", got)
+	}
+	tc, ok := ts.conn(0).conn.(*tls.Conn)
+	if !ok {
+		t.Fatalf("server connection is %T, want *tls.Conn", ts.conn(0).conn)
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Errorf("negotiated ALPN %q, want h2", p)
+	}
+}
+
+func TestTLSWithoutH2(t *testing.T) {
+	cert, pool := selfSignedCert(t)
+	tests := []struct {
+		name       string
+		nextProtos []string
+		wantErr    string
+	}{
+		// The handshake succeeds without ALPN; the client refuses the
+		// connection itself.
+		{"no ALPN", nil, `negotiated ALPN protocol "", want "h2"`},
+		// A server that offers only other protocols fails the handshake
+		// (RFC 7301 §3.2, no_application_protocol).
+		{"http/1.1 only", []string{"http/1.1"}, "no application protocol"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: tt.nextProtos}
+			ts := newTestServerWith(t, ServerConfig{}, echoHandler, tlsHandshaker(cfg))
+			ctx, cancel := context.WithTimeout(context.Background(), longWait)
+			defer cancel()
+			c, err := NewClientTransport(ctx, ts.addr(), ConnectOptions{TLSConfig: &tls.Config{RootCAs: pool}})
+			if err == nil {
+				c.Close(nil)
+				<-c.Done()
+				t.Fatal("NewClientTransport succeeded without ALPN h2")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q, want it to say %q", err, tt.wantErr)
+			}
+			t.Logf("client error: %v", err)
+		})
+	}
+}
+
+// TestTLSServerRequiresH2: a TLS client that does not negotiate "h2" is
+// refused by NewServerTransport, which closes the connection.
+func TestTLSServerRequiresH2(t *testing.T) {
+	cert, pool := selfSignedCert(t)
+	ts := newTLSTestServer(t, cert, echoHandler)
+	d := &net.Dialer{Timeout: longWait}
+	conn, err := tls.DialWithDialer(d, "tcp", ts.addr(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Fatalf("negotiated %q without asking", p)
+	}
+	// The server refuses right after the handshake, before any preface;
+	// nothing is written, so its close is a clean close_notify.
+	conn.SetDeadline(time.Now().Add(longWait))
+	if n, err := conn.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %d bytes, %v; want the server to close the connection", n, err)
+	}
+	ts.mu.Lock()
+	n := len(ts.conns)
+	ts.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d server transports started for a connection without h2", n)
+	}
+}
