@@ -324,6 +324,19 @@ func (cc *ClientConn) monitor(t transport.ClientTransport) {
 	cc.mu.Unlock()
 }
 
+// dropTransport stops using t for new RPCs (it refused a stream): the
+// channel goes idle, and the next RPC connects anew.
+func (cc *ClientConn) dropTransport(t transport.ClientTransport) {
+	cc.mu.Lock()
+	if cc.cur == t {
+		cc.cur = nil
+		if cc.state != Shutdown {
+			cc.setStateLocked(Idle)
+		}
+	}
+	cc.mu.Unlock()
+}
+
 // Close closes the channel: open RPCs fail with CANCELED, new ones are
 // refused. It waits for the channel's goroutines to end.
 func (cc *ClientConn) Close() error {

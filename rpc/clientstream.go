@@ -110,7 +110,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		hdr.SendCompress = ci.compressor
 	}
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
-	for {
+	for attempt := 0; ; attempt++ {
 		t, err := cc.transport(cs.ctx, ci.waitForReady)
 		if err != nil {
 			cs.cancel()
@@ -118,16 +118,12 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		}
 		s, err := t.NewStream(cs.ctx, hdr)
 		if err != nil {
-			// The connection began draining between picking it and
-			// opening the stream: pick again.
-			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil {
-				select {
-				case <-t.GoAway():
-					continue
-				case <-t.Done():
-					continue
-				default:
-				}
+			// The connection began draining or failed between picking
+			// it and opening the stream (UNAVAILABLE): it takes no new
+			// streams, so stop using it and pick again.
+			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
+				cc.dropTransport(t)
+				continue
 			}
 			cs.cancel()
 			return nil, err
