@@ -5,14 +5,12 @@ package transport
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,39 +33,34 @@ func controlQueued(c *http2Conn) int {
 // the frame being handled when it engages may add one or two more.
 const maxControlBound = controlbuf.MaxQueuedControl + 4
 
-// smallBuffers is a net.Dialer or net.ListenConfig Control function that
-// shrinks the socket's kernel buffers (which also stops the kernel from
-// growing them), so a side that stops reading pushes back on the other
-// at once. Accepted sockets inherit a listener's buffer sizes.
-func smallBuffers(_, _ string, rc syscall.RawConn) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		if serr == nil {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096)
-		}
-	})
-	if err != nil {
-		return err
+// socketBufferSize is the kernel buffer size of flood tests' sockets:
+// small enough that a side that stops reading soon pushes back on the
+// other, large enough (several loopback MSS) that TCP still moves data
+// briskly once it reads again.
+const socketBufferSize = 128 << 10
+
+// shrinkBuffers sets a TCP connection's kernel buffers to
+// socketBufferSize, which also stops the kernel from growing them.
+func shrinkBuffers(c net.Conn) (net.Conn, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
 	}
-	return serr
+	if err := tc.SetReadBuffer(socketBufferSize); err != nil {
+		return nil, err
+	}
+	if err := tc.SetWriteBuffer(socketBufferSize); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// newSmallBufferServer is newTestServer on a listener whose connections
-// have small socket buffers: what the server writes to a peer that does
-// not read backs up into loopy at once.
+// newSmallBufferServer is newTestServer whose connections have small
+// socket buffers: what the server writes to a peer that does not read
+// backs up into loopy at once.
 func newSmallBufferServer(t testing.TB, cfg ServerConfig, handler func(*ServerStream)) *testServer {
 	t.Helper()
-	lc := net.ListenConfig{Control: smallBuffers}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{t: t, ln: ln, cfg: cfg, handler: handler}
-	ts.wg.Add(1)
-	go ts.serve()
-	t.Cleanup(ts.stop)
-	return ts
+	return newTestServerWith(t, cfg, handler, shrinkBuffers)
 }
 
 // flood writes n frames (batch per write) from a goroutine until done or
@@ -176,7 +169,9 @@ func TestRawControlFlood(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
-			const n = 100000
+			// At most a million frames: the server must stop reading
+			// (and so the flood stall) long before.
+			const n = 1000000
 			ts := newSmallBufferServer(t, ServerConfig{KeepalivePolicy: tc.policy}, echoHandler)
 			p := dialRawClient(t, ts.addr(), rawPeerOpts{noRead: true, smallSocket: true})
 			sc := ts.conn(0)
@@ -222,7 +217,7 @@ func TestRawControlFlood(t *testing.T) {
 			if tc.ack == http2.FrameSettings {
 				sent++ // the SETTINGS after the preface
 			}
-			pollUntil(t, "every frame to be answered", func() bool { return p.skipped.Load() == sent })
+			pollUntil(t, fmt.Sprintf("all %d frames to be answered", sent), func() bool { return p.skipped.Load() == sent })
 			p.unaryOK(1, echoMethod)
 			p.expectNone(anyGoAway(), 0)
 		})

@@ -186,12 +186,15 @@ type rawPeerOpts struct {
 func dialRawClient(t testing.TB, addr string, o rawPeerOpts) *rawPeer {
 	t.Helper()
 	d := net.Dialer{Timeout: longWait}
-	if o.smallSocket {
-		d.Control = smallBuffers
-	}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.smallSocket {
+		if _, err := shrinkBuffers(conn); err != nil {
+			conn.Close()
+			t.Fatal(err)
+		}
 	}
 	p := newRawPeer(t, conn, o)
 	err = p.write(func(fr *http2.Framer) error {
@@ -612,7 +615,8 @@ type rawResponse struct {
 	frames   []rawFrame
 }
 
-// status is the grpc-status of the response ("" if none).
+// field returns the named field of the trailers, or of the only HEADERS
+// of a trailers-only response ("" if absent).
 func (r rawResponse) field(name string) string {
 	fs := r.trailers
 	if fs == nil {
