@@ -50,8 +50,9 @@ type sideHandler interface {
 	operateHeaders(b *headerBlock) error
 	// recvEndStream handles END_STREAM on a DATA frame.
 	recvEndStream(s *stream)
-	// handleRSTStream handles RST_STREAM for a known stream.
-	handleRSTStream(s *stream, code http2.ErrCode)
+	// handleRSTStream ends a known stream that was reset with code: by
+	// the peer's RST_STREAM, or by us (local) for a stream error we found.
+	handleRSTStream(s *stream, code http2.ErrCode, local bool)
 	// handleGoAway handles a GOAWAY frame.
 	handleGoAway(f *http2.GoAwayFrame) error
 	// handlePing handles a non-BDP PING (ack or not).
@@ -171,7 +172,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 		// window with WINDOW_UPDATE; the stream must end here too.
 		OnStreamError: func(id uint32, err error) {
 			if s := c.lookup(id); s != nil {
-				c.side.handleRSTStream(s, http2.ErrCodeFlowControl)
+				c.side.handleRSTStream(s, http2.ErrCodeFlowControl, true)
 			}
 		},
 	})
@@ -352,7 +353,7 @@ func (c *http2Conn) handleRSTStream(f *http2.RSTStreamFrame) error {
 		return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
 	}
 	if s := c.lookup(f.StreamID); s != nil {
-		c.side.handleRSTStream(s, f.ErrCode)
+		c.side.handleRSTStream(s, f.ErrCode, false)
 	}
 	return nil
 }
@@ -497,7 +498,7 @@ func (c *http2Conn) streamError(id uint32, code http2.ErrCode, cause error) {
 	if s := c.lookup(id); s != nil {
 		// The side closes the stream as if the peer had reset it, and
 		// sends our RST_STREAM with the code.
-		c.side.handleRSTStream(s, code)
+		c.side.handleRSTStream(s, code, true)
 	}
 	c.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: code})
 }

@@ -506,13 +506,13 @@ func (t *http2Client) recvEndStream(sp *stream) {
 	sp.cs.closeStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo)
 }
 
-func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode) {
+func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode, local bool) {
 	s := sp.cs
 	if code == http2.ErrCodeRefusedStream {
 		s.unprocessed.Store(true)
 	}
 	sp.recvDone.Store(true)
-	s.closeStream(sp.resetStatus(code, "server"), false, 0)
+	s.closeStream(sp.resetStatus(code, resetBy(local, "server")), false, 0)
 }
 
 func (t *http2Client) handleGoAway(f *http2.GoAwayFrame) error {

@@ -454,9 +454,9 @@ func (s *ServerStream) reset(st *status.Status, rst bool, code http2.ErrCode) {
 	s.finish(st.Err(), &controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
 }
 
-func (t *http2Server) handleRSTStream(sp *stream, code http2.ErrCode) {
+func (t *http2Server) handleRSTStream(sp *stream, code http2.ErrCode, local bool) {
 	sp.recvDone.Store(true)
-	sp.ss.reset(sp.resetStatus(code, "client"), false, 0)
+	sp.ss.reset(sp.resetStatus(code, resetBy(local, "client")), false, 0)
 }
 
 func (t *http2Server) recvEndStream(sp *stream) {

@@ -167,6 +167,14 @@ func (s *stream) resetStatus(code http2.ErrCode, who string) *status.Status {
 	return statusErrorf(c, "transport: stream reset by the %s with %v", who, code)
 }
 
+// resetBy names who reset a stream, for status messages.
+func resetBy(local bool, peer string) string {
+	if local {
+		return "transport (a protocol error by the " + peer + ")"
+	}
+	return peer
+}
+
 // statusErrorf is a shorthand for status errors built by the transport.
 func statusErrorf(c codes.Code, format string, args ...any) *status.Status {
 	return status.New(c, fmt.Sprintf(format, args...))
