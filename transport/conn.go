@@ -41,6 +41,11 @@ const (
 	// goAwayWriteTimeout bounds how long a connection that is closing with
 	// an error waits for loopy to write the GOAWAY before closing the socket.
 	goAwayWriteTimeout = time.Second
+
+	// lingerTimeout and lingerMaxBytes bound the drain of a connection
+	// closed for an error after its GOAWAY (see linger).
+	lingerTimeout  = 250 * time.Millisecond
+	lingerMaxBytes = 1 << 20
 )
 
 // sideHandler is the part of frame handling that differs between client
@@ -199,6 +204,11 @@ func (c *http2Conn) startLoopy() {
 		err := c.loopy.Run()
 		if errors.Is(err, controlbuf.ErrDrained) {
 			c.close(fmt.Errorf("%w: drained", ErrConnClosing))
+			return
+		}
+		if errors.Is(err, controlbuf.ErrConnClosing) {
+			// A GOAWAY that closes the connection was written: fatal,
+			// which queued it, lingers and closes.
 			return
 		}
 		var ce *ConnectionError
@@ -519,11 +529,27 @@ func (c *http2Conn) fatal(err error) {
 		t := time.NewTimer(goAwayWriteTimeout)
 		select {
 		case <-c.loopyDone:
+			c.linger()
 		case <-t.C:
 		}
 		t.Stop()
 	}
 	c.close(err)
+}
+
+// linger runs on the reader goroutine after loopy wrote a GOAWAY for a
+// connection error: closing a socket that still has unread bytes makes
+// the kernel send a TCP reset, which can destroy the GOAWAY before the
+// peer reads it. So our side of the stream is shut first (the peer reads
+// the GOAWAY, then EOF) and what the peer still sends is drained, for a
+// bounded time and number of bytes.
+func (c *http2Conn) linger() {
+	cw, ok := c.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.CopyN(io.Discard, c.conn, lingerMaxBytes)
 }
 
 // close closes the connection at once; the first error wins.
