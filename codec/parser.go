@@ -49,6 +49,8 @@ type Parser struct {
 	hdr   [PrefixLen]byte
 	probe [1]byte      // reads one byte past a full buffer
 	in    bytes.Reader // the compressed bytes, for the decompressor
+
+	compressed bool // the compressed flag of the last message's prefix
 }
 
 // NewParser returns a Parser that reads messages from r.
@@ -62,7 +64,15 @@ func NewParser(r io.Reader) *Parser {
 func (p *Parser) Reset(r io.Reader) {
 	p.r = r
 	p.rr, _ = r.(ReadRequester)
+	p.compressed = false
 }
+
+// Compressed reports whether the message last returned by ReadMessage
+// had its compressed flag set, that is, whether it arrived compressed (a
+// peer may compress some messages of a stream and not others). It is
+// false before the first message; a call of ReadMessage that returns an
+// error (io.EOF included) leaves it as it was.
+func (p *Parser) Compressed() bool { return p.compressed }
 
 // ReadMessage reads the next message and returns its bytes, decompressed
 // with decomp when the message's compressed flag is set. decomp is the
@@ -88,7 +98,8 @@ func (p *Parser) Reset(r io.Reader) {
 //   - INTERNAL wrapping the decompressor's error for data it rejects.
 //
 // After an error other than io.EOF the Parser is no longer at a message
-// boundary; the stream must end.
+// boundary; the stream must end. Compressed reports the flag of the
+// message returned.
 func (p *Parser) ReadMessage(maxRecv int, decomp Compressor) (data []byte, release func(), err error) {
 	if _, err := io.ReadFull(p.r, p.hdr[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
@@ -111,6 +122,7 @@ func (p *Parser) ReadMessage(maxRecv int, decomp Compressor) (data []byte, relea
 	}
 	n := int(length)
 	if n == 0 && !compressed {
+		p.compressed = false
 		return nil, noRelease, nil
 	}
 	if n > 0 && p.rr != nil {
@@ -121,6 +133,7 @@ func (p *Parser) ReadMessage(maxRecv int, decomp Compressor) (data []byte, relea
 		return nil, nil, err
 	}
 	if !compressed {
+		p.compressed = false
 		return body.b, body.free, nil
 	}
 	out, err := p.decompress(decomp, body.b, maxRecv)
@@ -128,6 +141,7 @@ func (p *Parser) ReadMessage(maxRecv int, decomp Compressor) (data []byte, relea
 	if err != nil {
 		return nil, nil, err
 	}
+	p.compressed = true
 	return out.b, out.free, nil
 }
 

@@ -503,3 +503,37 @@ func TestParserReusesBuffers(t *testing.T) {
 		t.Errorf("ReadMessage: %.1f allocs per message, want 0", allocs)
 	}
 }
+
+func TestParserCompressed(t *testing.T) {
+	gz := GetCompressor(GzipName)
+	var stream bytes.Buffer
+	stream.Write(gzipFrame(t, []byte("first, compressed")))
+	stream.Write(frame(0, []byte("second, plain")))
+	stream.Write(frame(0, nil))
+	stream.Write(gzipFrame(t, nil))
+	p := NewParser(&stream)
+	if p.Compressed() {
+		t.Fatal("Compressed() = true before any message")
+	}
+	for i, want := range []bool{true, false, false, true} {
+		_, release, err := p.ReadMessage(1<<20, gz)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		release()
+		if got := p.Compressed(); got != want {
+			t.Errorf("message %d: Compressed() = %v, want %v", i, got, want)
+		}
+	}
+	// The end of the stream leaves the flag of the last message.
+	if _, _, err := p.ReadMessage(1<<20, gz); err != io.EOF {
+		t.Fatalf("after the last message: err = %v, want io.EOF", err)
+	}
+	if !p.Compressed() {
+		t.Error("Compressed() changed at the end of the stream")
+	}
+	p.Reset(bytes.NewReader(nil))
+	if p.Compressed() {
+		t.Error("Compressed() = true after Reset")
+	}
+}

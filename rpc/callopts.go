@@ -22,6 +22,7 @@ type CallOption interface {
 type callInfo struct {
 	header         *metadata.MD
 	trailer        *metadata.MD
+	recvCompressed *bool
 	compressor     string
 	maxRecv        int
 	maxSend        int
@@ -44,7 +45,9 @@ func Trailer(md *metadata.MD) CallOption {
 }
 
 // UseCompressor compresses request messages with the named compressor
-// (registered in package codec, for example "gzip").
+// (registered in package codec, for example "gzip"), announced in the
+// request's grpc-encoding header. On a stream, SetMessageCompression on
+// the stream's Context() sends some messages uncompressed.
 func UseCompressor(name string) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.compressor = name })
 }

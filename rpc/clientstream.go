@@ -72,6 +72,7 @@ type clientStream struct {
 	reader   msgReader
 	recvComp codec.Compressor
 	decided  bool // recvComp is known
+	flags    msgFlags
 
 	mu       sync.Mutex
 	finished bool
@@ -109,7 +110,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	if cs.sendComp != nil {
 		hdr.SendCompress = ci.compressor
 	}
-	cs.ctx, cs.cancel = context.WithCancel(ctx)
+	cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
 	for attempt := 0; ; attempt++ {
 		t, err := cc.transport(cs.ctx, ci.waitForReady)
 		if err != nil {
@@ -180,7 +181,11 @@ func (cs *clientStream) SendMsg(m any) error {
 	}
 	cs.sentLast = last
 	cs.mu.Unlock()
-	err := sendMsg(cs.codec, cs.sendComp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
+	comp := cs.sendComp
+	if cs.flags.sendPlain.Load() {
+		comp = nil
+	}
+	err := sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
 		opts.Last = last
 		return cs.s.Write(prefix, data, opts)
 	})
@@ -211,6 +216,11 @@ func (cs *clientStream) RecvMsg(m any) error {
 	if err != nil {
 		cs.finish(err)
 		return err
+	}
+	compressed := cs.reader.p.Compressed()
+	cs.flags.recvCompressed.Store(compressed)
+	if cs.ci.recvCompressed != nil {
+		*cs.ci.recvCompressed = compressed
 	}
 	if cs.desc.ServerStreams {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc/codes"
@@ -19,10 +20,14 @@ type serverStream struct {
 	srv      *Server
 	codec    codec.Codec
 	recvComp codec.Compressor // the request's grpc-encoding; nil for identity
-	sendComp codec.Compressor // for responses; nil for identity
 	reader   msgReader
 	recvd    int  // messages received
 	oneReq   bool // the method takes exactly one request message
+	flags    msgFlags
+
+	mu         sync.Mutex       // guards what follows
+	sendComp   codec.Compressor // for responses; nil for identity
+	headerSent bool             // SendHeader or SendMsg ran: the encoding is fixed
 }
 
 // serverStreamKey keys the serverStream in a handler's context, for
@@ -52,7 +57,7 @@ func (s *Server) newServerStream(ss *transport.ServerStream) (*serverStream, *st
 		ss.SetSendCompress(enc)
 	}
 	st.reader.init(ss)
-	st.ctx = context.WithValue(ss.Context(), serverStreamKey{}, st)
+	st.ctx = withMsgFlags(context.WithValue(ss.Context(), serverStreamKey{}, st), &st.flags)
 	return st, nil
 }
 
@@ -63,14 +68,27 @@ func (st *serverStream) Context() context.Context { return st.ctx }
 func (st *serverStream) SetHeader(md metadata.MD) error { return st.s.SetHeader(md) }
 
 // SendHeader sends the header metadata now.
-func (st *serverStream) SendHeader(md metadata.MD) error { return st.s.WriteHeader(md) }
+func (st *serverStream) SendHeader(md metadata.MD) error {
+	st.mu.Lock()
+	st.headerSent = true
+	st.mu.Unlock()
+	return st.s.WriteHeader(md)
+}
 
 // SetTrailer adds trailer metadata.
 func (st *serverStream) SetTrailer(md metadata.MD) { st.s.SetTrailer(md) }
 
-// SendMsg encodes and sends a response message.
+// SendMsg encodes and sends a response message, compressed when the
+// stream has an encoding and SetMessageCompression did not turn that off.
 func (st *serverStream) SendMsg(m any) error {
-	return sendMsg(st.codec, st.sendComp, m, st.srv.opts.maxSend, st.s.Write)
+	st.mu.Lock()
+	comp := st.sendComp
+	st.headerSent = true
+	st.mu.Unlock()
+	if st.flags.sendPlain.Load() {
+		comp = nil
+	}
+	return sendMsg(st.codec, comp, m, st.srv.opts.maxSend, st.s.Write)
 }
 
 // RecvMsg receives and decodes a request message; io.EOF when the client
@@ -79,6 +97,7 @@ func (st *serverStream) RecvMsg(m any) error {
 	err := st.reader.recv(st.codec, st.recvComp, m, st.srv.opts.maxRecv)
 	if err == nil {
 		st.recvd++
+		st.flags.recvCompressed.Store(st.reader.p.Compressed())
 	} else if err == errEOF && st.oneReq && st.recvd == 0 {
 		// The client ended its side without the one request message.
 		return status.Error(codes.Internal, "rpc: the client sent no request message")
