@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -384,5 +385,21 @@ func TestConnectionCloseFailsStreams(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), ErrConnClosing) && c.Err() == nil {
 		t.Errorf("client Err() = %v", c.Err())
+	}
+}
+
+func TestFailedDialReturnsNilTransport(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ct, err := NewClientTransport(context.Background(), addr, ConnectOptions{})
+	if err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	if ct != nil {
+		t.Fatalf("failed dial returned a non-nil transport %#v", ct)
 	}
 }

@@ -71,7 +71,12 @@ type http2Client struct {
 
 // NewClientTransport dials addr and sets up an HTTP/2 client connection.
 func NewClientTransport(ctx context.Context, addr string, opts ConnectOptions) (ClientTransport, error) {
-	return newHTTP2Client(ctx, addr, opts)
+	t, err := newHTTP2Client(ctx, addr, opts)
+	if err != nil {
+		// Not a nil *http2Client inside a non-nil interface.
+		return nil, err
+	}
+	return t, nil
 }
 
 func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*http2Client, error) {
