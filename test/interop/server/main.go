@@ -1,0 +1,82 @@
+// Command server is the h2rpc interop server: it serves
+// grpc.testing.TestService (package test/interop/service) with the
+// command-line flags of grpc-go's interop server, so either can stand in
+// for the other.
+//
+//	server --port=10000 [--use_tls --tls_cert_file=server.pem --tls_key_file=server.key]
+//
+// Without --tls_cert_file and --tls_key_file, --use_tls serves the test
+// certificate of grpc-go (for *.test.google.fr, signed by its test CA), as
+// grpc-go's server does. The ALTS flags are accepted and ignored: ALTS
+// needs Google Cloud.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"google.golang.org/grpc/testdata"
+
+	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/test/interop/service"
+)
+
+var (
+	port     = flag.Int("port", 10000, "The server port")
+	useTLS   = flag.Bool("use_tls", false, "Connection uses TLS if true, else plain TCP")
+	certFile = flag.String("tls_cert_file", "", "The TLS cert file (default: grpc-go's testdata/server1.pem)")
+	keyFile  = flag.String("tls_key_file", "", "The TLS key file (default: grpc-go's testdata/server1.key)")
+
+	// Accepted for compatibility with grpc-go's interop server; ALTS is
+	// not supported.
+	useALTS    = flag.Bool("use_alts", false, "Not supported (ALTS needs Google Cloud); must be false")
+	altsHSAddr = flag.String("alts_handshaker_service_address", "", "Ignored (ALTS is not supported)")
+)
+
+func main() {
+	flag.Parse()
+	log.SetPrefix("h2rpc interop server: ")
+	_ = altsHSAddr
+	if *useALTS {
+		log.Fatal("--use_alts is not supported")
+	}
+	var opts []rpc.ServerOption
+	if *useTLS {
+		if *certFile == "" {
+			*certFile = testdata.Path("server1.pem")
+		}
+		if *keyFile == "" {
+			*keyFile = testdata.Path("server1.key")
+		}
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatalf("loading the TLS key pair (%s, %s): %v", *certFile, *keyFile, err)
+		}
+		opts = append(opts, rpc.Creds(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	}
+	lis, err := net.Listen("tcp", ":"+strconv.Itoa(*port))
+	if err != nil {
+		log.Fatalf("listen: %v", err)
+	}
+	srv := rpc.NewServer(opts...)
+	service.Register(srv)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		srv.Stop()
+	}()
+
+	fmt.Fprintf(os.Stderr, "h2rpc interop server listening on %v (tls=%v)\n", lis.Addr(), *useTLS)
+	if err := srv.Serve(lis); err != nil && err != rpc.ErrServerStopped {
+		log.Fatalf("serve: %v", err)
+	}
+}
