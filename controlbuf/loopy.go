@@ -169,7 +169,9 @@ func (l *Loopy) drain() error {
 			return err
 		}
 		if idle {
-			l.w.flush()
+			// Nothing left to do: write what is buffered and give the
+			// buffer back until the next burst.
+			l.w.release()
 			return l.writeErr()
 		}
 	}

@@ -2,6 +2,7 @@ package controlbuf
 
 import (
 	"io"
+	"sync"
 
 	"golang.org/x/net/http2"
 )
@@ -24,12 +25,33 @@ const (
 // many frames leave in one write. Frame headers and payloads are copied
 // straight into the buffer: writing a frame allocates nothing.
 //
+// The buffer is taken from a pool when a burst of frames starts and given
+// back when loopy goes idle (release), so an idle connection holds no
+// write buffer: with thousands of mostly idle connections that is most of
+// their memory.
+//
 // A write error is sticky: the frameWriter drops everything after it and
 // the caller checks err.
 type frameWriter struct {
 	conn io.Writer
-	buf  []byte // len: bytes waiting; cap: the buffer size
+	pool *sync.Pool // of *[]byte with capacity size
+	bp   *[]byte    // the pooled buffer while held
+	buf  []byte     // len: bytes waiting; cap: the buffer size; nil while idle
 	err  error
+}
+
+// writeBufPools holds one pool of write buffers per buffer size.
+var writeBufPools sync.Map // int -> *sync.Pool
+
+func writeBufPool(size int) *sync.Pool {
+	if p, ok := writeBufPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := writeBufPools.LoadOrStore(size, &sync.Pool{New: func() any {
+		b := make([]byte, 0, size)
+		return &b
+	}})
+	return p.(*sync.Pool)
 }
 
 func newFrameWriter(conn io.Writer, size int) frameWriter {
@@ -37,7 +59,25 @@ func newFrameWriter(conn io.Writer, size int) frameWriter {
 		size = DefaultWriteBufferSize
 	}
 	size = max(size, minWriteBufferSize)
-	return frameWriter{conn: conn, buf: make([]byte, 0, size)}
+	return frameWriter{conn: conn, pool: writeBufPool(size)}
+}
+
+// grab takes a buffer from the pool if the writer holds none.
+func (w *frameWriter) grab() {
+	if w.buf == nil {
+		w.bp = w.pool.Get().(*[]byte)
+		w.buf = (*w.bp)[:0]
+	}
+}
+
+// release flushes and gives the buffer back to the pool.
+func (w *frameWriter) release() {
+	w.flush()
+	if w.bp != nil {
+		*w.bp = w.buf[:0]
+		w.pool.Put(w.bp)
+		w.bp, w.buf = nil, nil
+	}
 }
 
 // flush writes the buffered bytes to the connection.
@@ -58,6 +98,7 @@ func (w *frameWriter) flush() {
 // reserve makes room for n more bytes (n <= minWriteBufferSize), flushing
 // if needed, so that appending n bytes does not grow the buffer.
 func (w *frameWriter) reserve(n int) {
+	w.grab()
 	if cap(w.buf)-len(w.buf) < n {
 		w.flush()
 	}
@@ -65,6 +106,7 @@ func (w *frameWriter) reserve(n int) {
 
 // bytes copies p into the buffer, flushing each time the buffer fills.
 func (w *frameWriter) bytes(p []byte) {
+	w.grab()
 	for len(p) > 0 {
 		if len(w.buf) == cap(w.buf) {
 			w.flush()

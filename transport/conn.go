@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,15 +18,11 @@ import (
 	"github.com/h2rpc/h2rpc/keepalive"
 )
 
-// frameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
-const frameHeaderLen = 9
-
 // Connection tunables.
 const (
-	// DefaultReadBufferSize is the size of the buffered reader on the socket.
-	// A DATA payload is copied from it straight into its stream's buffer, so
-	// it must hold a whole frame header plus the largest frame we accept
-	// (we advertise the HTTP/2 default max frame size of 16 KiB).
+	// DefaultReadBufferSize is the size of the large pooled buffer a
+	// connection reads into while data arrives in bulk (see connReader);
+	// an idle connection holds only a small buffer.
 	DefaultReadBufferSize = 32 << 10
 	// DefaultWriteBufferSize is the size of loopy's write buffer.
 	DefaultWriteBufferSize = 32 << 10
@@ -86,9 +81,6 @@ func (c *connConfig) fill() {
 	if c.readBufferSize <= 0 {
 		c.readBufferSize = DefaultReadBufferSize
 	}
-	if c.readBufferSize < frameHeaderLen+16384 {
-		c.readBufferSize = frameHeaderLen + 16384
-	}
 	if c.writeBufferSize <= 0 {
 		c.writeBufferSize = DefaultWriteBufferSize
 	}
@@ -106,7 +98,7 @@ type http2Conn struct {
 	side   sideHandler
 	client bool
 	conn   net.Conn
-	br     *bufio.Reader
+	br     *connReader
 	fr     *http2.Framer
 	cb     *controlbuf.Buffer
 	loopy  *controlbuf.Loopy
@@ -139,7 +131,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.client = client
 	c.conn = conn
 	c.logger = cfg.logger
-	c.br = bufio.NewReaderSize(conn, cfg.readBufferSize)
+	c.br = newConnReader(conn, cfg.readBufferSize)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetMaxReadFrameSize(16384)
 	c.cb = controlbuf.NewBuffer()
@@ -465,14 +457,12 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 	}
 	// Copy the payload from the read buffer into the stream.
 	for rem := int(data); rem > 0; {
-		n := min(rem, c.br.Size())
-		p, err := c.br.Peek(n)
+		p, err := c.br.next(rem)
 		if err != nil {
 			return c.readError(err)
 		}
 		s.rb.write(p)
-		c.br.Discard(n)
-		rem -= n
+		rem -= len(p)
 	}
 	if pad > 0 {
 		if err := c.discard(int(pad)); err != nil {
@@ -495,7 +485,7 @@ func (c *http2Conn) discard(n int) error {
 	if n == 0 {
 		return nil
 	}
-	if _, err := c.br.Discard(n); err != nil {
+	if err := c.br.Discard(n); err != nil {
 		return c.readError(err)
 	}
 	return nil

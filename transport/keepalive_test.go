@@ -66,10 +66,10 @@ func (f *frameSniffer) feed(b []byte) {
 			f.payload -= k
 			b = b[k:]
 		default:
-			k := min(frameHeaderLen-len(f.hdr), len(b))
+			k := min(http2FrameHeaderLen-len(f.hdr), len(b))
 			f.hdr = append(f.hdr, b[:k]...)
 			b = b[k:]
-			if len(f.hdr) < frameHeaderLen {
+			if len(f.hdr) < http2FrameHeaderLen {
 				return
 			}
 			h := f.hdr
@@ -456,3 +456,6 @@ func TestKeepaliveMaxConnectionAgeGrace(t *testing.T) {
 		t.Errorf("Write after the close: %v, want UNAVAILABLE", err)
 	}
 }
+
+// http2FrameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
+const http2FrameHeaderLen = 9
