@@ -5,13 +5,20 @@ package controlbuf
 // memory on an idle connection or stream.
 const queueShrinkCap = 256
 
+// queueInline is how many elements a queue holds in its own storage
+// before it needs a backing array: a unary stream queues at most three
+// items (headers, data, trailers), so its queue allocates nothing.
+const queueInline = 4
+
 // queue is a FIFO ring over a slice. Push allocates only when the ring is
 // full (the backing array then doubles), so a queue in steady state
-// allocates nothing. The zero value is an empty queue.
+// allocates nothing. The zero value is an empty queue. The ring starts in
+// the queue's inline array, so a queue must not be copied once used.
 type queue[T any] struct {
-	buf  []T
-	head int // index of the first element
-	n    int // number of elements
+	buf    []T
+	head   int // index of the first element
+	n      int // number of elements
+	inline [queueInline]T
 }
 
 func (q *queue[T]) len() int { return q.n }
@@ -62,14 +69,16 @@ func (q *queue[T]) clear(f func(T)) {
 }
 
 func (q *queue[T]) grow() {
-	size := 2 * len(q.buf)
-	if size == 0 {
-		size = 4
+	if q.buf == nil {
+		q.buf = q.inline[:]
+		return
 	}
+	size := 2 * len(q.buf)
 	buf := make([]T, size)
 	// Unroll the ring into the front of the new array.
 	k := copy(buf, q.buf[q.head:])
 	copy(buf[k:], q.buf[:q.head])
+	clear(q.buf) // the inline array must not keep the elements alive
 	q.buf = buf
 	q.head = 0
 }

@@ -45,7 +45,15 @@ type InFlow struct {
 // bytes of window (the SETTINGS_INITIAL_WINDOW_SIZE we advertised). A limit
 // larger than MaxWindowSize is treated as MaxWindowSize.
 func NewInFlow(limit uint32) *InFlow {
-	return &InFlow{limit: uint64(min(limit, MaxWindowSize))}
+	f := new(InFlow)
+	f.Init(limit)
+	return f
+}
+
+// Init sets up f, which may be a field of a larger struct, as NewInFlow
+// does; f must not be in use.
+func (f *InFlow) Init(limit uint32) {
+	*f = InFlow{limit: uint64(min(limit, MaxWindowSize))}
 }
 
 // OnData records that n bytes of DATA arrived, padding included

@@ -3,6 +3,7 @@ package flowcontrol
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 )
 
@@ -18,24 +19,44 @@ var ErrQuotaClosed = errors.New("flowcontrol: write quota closed")
 // the next Get then waits until loopy caught up.
 //
 // The counter is atomic; a one-slot channel wakes a waiting Get, so the
-// fast path takes no lock and allocates nothing.
+// fast path takes no lock and allocates nothing. The channel is made the
+// first time the quota runs out, so a stream that never fills it (every
+// unary call) never makes one.
 type WriteQuota struct {
 	quota atomic.Int32
+	done  <-chan struct{}
+
+	mu sync.Mutex
 	// wake holds at most one token, sent by Replenish when the quota turns
-	// positive.
+	// positive. Made on first use, under mu.
 	wake chan struct{}
-	done <-chan struct{}
 }
 
 // NewWriteQuota returns a quota of size bytes. Get gives up with
 // ErrQuotaClosed once done is closed; done may be nil.
 func NewWriteQuota(size int32, done <-chan struct{}) *WriteQuota {
-	w := &WriteQuota{
-		wake: make(chan struct{}, 1),
-		done: done,
-	}
-	w.quota.Store(size)
+	w := new(WriteQuota)
+	w.Init(size, done)
 	return w
+}
+
+// Init sets up w, which may be a field of a larger struct, as
+// NewWriteQuota does; w must not be in use.
+func (w *WriteQuota) Init(size int32, done <-chan struct{}) {
+	w.done = done
+	w.wake = nil
+	w.quota.Store(size)
+}
+
+// wakeChan returns the wake-up channel, making it on first use.
+func (w *WriteQuota) wakeChan() chan struct{} {
+	w.mu.Lock()
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
+	}
+	c := w.wake
+	w.mu.Unlock()
+	return c
 }
 
 // Get waits while the quota is zero or negative, then takes n bytes of it
@@ -47,9 +68,10 @@ func (w *WriteQuota) Get(ctx context.Context, n int32) error {
 		w.quota.Add(-n)
 		return nil
 	}
+	wake := w.wakeChan()
 	for {
 		select {
-		case <-w.wake:
+		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-w.done:
@@ -79,7 +101,7 @@ func (w *WriteQuota) Replenish(n int) {
 // signal leaves a wake-up token unless one is already pending.
 func (w *WriteQuota) signal() {
 	select {
-	case w.wake <- struct{}{}:
+	case w.wakeChan() <- struct{}{}:
 	default:
 	}
 }

@@ -66,6 +66,7 @@ type clientStream struct {
 	cancel   context.CancelFunc
 	desc     *StreamDesc
 	ci       callInfo
+	hdr      transport.CallHdr // read by the transport's NewStream only
 	codec    codec.Codec
 	sendComp codec.Compressor
 	s        *transport.ClientStream
@@ -82,14 +83,16 @@ type clientStream struct {
 var _ ClientStream = (*clientStream)(nil)
 
 func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (*clientStream, error) {
-	ci := callInfo{maxRecv: DefaultMaxRecvMsgSize, maxSend: DefaultMaxSendMsgSize}
+	// The options apply to the stream's own callInfo: a local one would
+	// escape (apply is an interface call) and cost an allocation.
+	cs := &clientStream{desc: desc, ci: callInfo{maxRecv: DefaultMaxRecvMsgSize, maxSend: DefaultMaxSendMsgSize}}
+	ci := &cs.ci
 	for _, o := range cc.dopts.callOptions {
-		o.apply(&ci)
+		o.apply(ci)
 	}
 	for _, o := range opts {
-		o.apply(&ci)
+		o.apply(ci)
 	}
-	cs := &clientStream{desc: desc, ci: ci}
 	cs.codec = codec.GetCodec(ci.contentSubtype)
 	if cs.codec == nil {
 		return nil, status.Errorf(codes.Internal, "rpc: no codec registered for content-subtype %q", ci.contentSubtype)
@@ -101,7 +104,8 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		}
 	}
 	md, _ := metadata.FromOutgoingContext(ctx)
-	hdr := &transport.CallHdr{
+	hdr := &cs.hdr
+	*hdr = transport.CallHdr{
 		Method:         method,
 		ContentSubtype: ci.contentSubtype,
 		AcceptCompress: codec.AcceptEncodingHeader(),
@@ -110,7 +114,15 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	if cs.sendComp != nil {
 		hdr.SendCompress = ci.compressor
 	}
-	cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
+	if desc == unaryDesc {
+		// Nobody sees a unary call's stream context: the caller's
+		// context serves, with neither a cancel of its own (finish resets
+		// a stream that is still open) nor the msgFlags value
+		// (SetMessageCompression cannot reach a unary call).
+		cs.ctx, cs.cancel = ctx, noCancel
+	} else {
+		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
+	}
 	for attempt := 0; ; attempt++ {
 		t, err := cc.transport(cs.ctx, ci.waitForReady)
 		if err != nil {
@@ -135,6 +147,9 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	cs.reader.init(cs.s)
 	return cs, nil
 }
+
+// noCancel is the cancel of a unary call's context, which has none.
+func noCancel() {}
 
 // Context is the stream's context.
 func (cs *clientStream) Context() context.Context { return cs.ctx }

@@ -28,10 +28,10 @@ func sendMsg(c codec.Codec, comp codec.Compressor, m any, maxSend int, write fun
 
 // msgReader reads the messages of one stream.
 type msgReader struct {
-	p *codec.Parser
+	p codec.Parser
 }
 
-func (r *msgReader) init(src io.Reader) { r.p = codec.NewParser(src) }
+func (r *msgReader) init(src io.Reader) { r.p.Reset(src) }
 
 // recv reads one message into m (m nil: read and drop it). It returns
 // errEOF at a clean end of the stream.

@@ -15,7 +15,8 @@ import (
 
 // serverStream is the ServerStream handlers see.
 type serverStream struct {
-	ctx      context.Context
+	ctx      context.Context // &sctx
+	sctx     streamContext
 	s        *transport.ServerStream
 	srv      *Server
 	codec    codec.Codec
@@ -57,9 +58,33 @@ func (s *Server) newServerStream(ss *transport.ServerStream) (*serverStream, *st
 		ss.SetSendCompress(enc)
 	}
 	st.reader.init(ss)
-	st.ctx = withMsgFlags(context.WithValue(ss.Context(), serverStreamKey{}, st), &st.flags)
+	st.sctx = streamContext{Context: ss.Context(), st: st}
+	st.ctx = &st.sctx
 	return st, nil
 }
+
+// streamContext is a handler's context: the transport stream's context
+// with the serverStream (serverStreamKey) and its msgFlags (msgFlagsKey)
+// as values. It is one value in the serverStream rather than two
+// context.WithValue layers. Done, Err and Deadline are the embedded
+// context's, so the context package still sees the cancelCtx beneath it
+// and derived contexts need no goroutine.
+type streamContext struct {
+	context.Context
+	st *serverStream
+}
+
+func (c *streamContext) Value(key any) any {
+	switch key.(type) {
+	case serverStreamKey:
+		return c.st
+	case msgFlagsKey:
+		return &c.st.flags
+	}
+	return c.Context.Value(key)
+}
+
+func (c *streamContext) String() string { return "rpc.serverStreamContext" }
 
 // Context is the RPC's context.
 func (st *serverStream) Context() context.Context { return st.ctx }
@@ -149,16 +174,22 @@ func (s *Server) processUnary(ss *transport.ServerStream, svc *service, md *Meth
 		return
 	}
 	st.oneReq = true
-	var reply any
-	err := s.guard(ss, func() error {
-		var err error
-		reply, err = md.Handler(svc.impl, st.ctx, st.RecvMsg, s.unaryInt)
-		return err
-	})
+	reply, err := s.runUnary(st, svc, md)
 	if err == nil {
 		err = st.SendMsg(reply)
 	}
 	ss.WriteStatus(statusOf(err))
+}
+
+// runUnary calls a unary handler, turning a panic into INTERNAL as guard
+// does (without guard's closure: a unary call is the hot path).
+func (s *Server) runUnary(st *serverStream, svc *service, md *MethodDesc) (reply any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(st.s, r)
+		}
+	}()
+	return md.Handler(svc.impl, st.ctx, st.RecvMsg, s.unaryInt)
 }
 
 // processStream runs a streaming method.
@@ -183,11 +214,16 @@ func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *Str
 func (s *Server) guard(ss *transport.ServerStream, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.logger.Error("rpc: handler panicked", "method", ss.Method(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = status.Errorf(codes.Internal, "rpc: handler panicked: %v", r)
+			err = s.panicked(ss, r)
 		}
 	}()
 	return f()
+}
+
+// panicked logs a handler's panic r and returns the RPC's error.
+func (s *Server) panicked(ss *transport.ServerStream, r any) error {
+	s.opts.logger.Error("rpc: handler panicked", "method", ss.Method(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return status.Errorf(codes.Internal, "rpc: handler panicked: %v", r)
 }
 
 // statusOf is the status a handler's error ends its RPC with.

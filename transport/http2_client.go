@@ -210,13 +210,23 @@ type ClientStream struct {
 	headerDone chan struct{} // closed when response headers arrived or the stream ended
 
 	// Written before headerDone or done is closed, read after.
-	header      metadata.MD
-	trailer     metadata.MD
+	header      metadata.MD // nil when the response headers had no metadata
+	trailer     metadata.MD // nil when the trailers had no metadata
+	gotTrailer  bool        // trailers (or a trailers-only response) arrived
 	st          *status.Status
 	recvEncode  string
 	unprocessed atomic.Bool
 	headerRecvd bool // reader only
 	trailersOny bool
+
+	// Items handed to loopy once each, kept here so that opening and
+	// ending the stream allocate nothing for them: open by NewStream,
+	// cleanup by endStream (after it won the finished flag).
+	open    controlbuf.HeaderFrame
+	cleanup controlbuf.CleanupStream
+	// fieldsBuf holds the request's header fields when they fit; it
+	// belongs to open (loopy) once NewStream queued it.
+	fieldsBuf [12]hpack.HeaderField
 }
 
 // NewStream opens a stream: it queues the request HEADERS and returns at
@@ -226,12 +236,13 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 	s := &ClientStream{t: t, method: hdr.Method, headerDone: make(chan struct{})}
 	s.cs = s
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
-	fields, err := t.requestFields(ctx, hdr)
+	fields, err := t.appendRequestFields(s.fieldsBuf[:0], ctx, hdr)
 	if err != nil {
 		return nil, err
 	}
-	s.ls = controlbuf.NewStream(s.wq)
-	hf := &controlbuf.HeaderFrame{
+	s.ls = controlbuf.NewStream(&s.wq)
+	hf := &s.open
+	*hf = controlbuf.HeaderFrame{
 		Stream:     s.ls,
 		Fields:     fields,
 		InitStream: s.initStream,
@@ -255,11 +266,20 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 
 // requestFields builds the request HEADERS (gRPC over HTTP/2, "Requests").
 func (t *http2Client) requestFields(ctx context.Context, hdr *CallHdr) ([]hpack.HeaderField, error) {
+	return t.appendRequestFields(nil, ctx, hdr)
+}
+
+// appendRequestFields is requestFields appending to dst, which is used
+// when it has room for them all.
+func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.Context, hdr *CallHdr) ([]hpack.HeaderField, error) {
 	authority := t.authority
 	if hdr.Host != "" {
 		authority = hdr.Host
 	}
-	fields := make([]hpack.HeaderField, 0, 10+hdr.Metadata.Len())
+	fields := dst[:0]
+	if n := 10 + hdr.Metadata.Len(); cap(dst) < n {
+		fields = make([]hpack.HeaderField, 0, n)
+	}
 	fields = append(fields,
 		hpack.HeaderField{Name: ":method", Value: "POST"},
 		hpack.HeaderField{Name: ":scheme", Value: t.scheme},
@@ -350,14 +370,12 @@ func (s *ClientStream) Header() (metadata.MD, error) {
 	}
 	select {
 	case <-s.headerDone:
-		if s.header != nil {
-			return s.header, nil
-		}
+		return orEmpty(s.header), nil
 	default:
 	}
 	<-s.done
 	if s.trailersOny {
-		return s.trailer, nil
+		return orEmpty(s.trailer), nil
 	}
 	if s.st.Code() != codes.OK {
 		return nil, s.st.Err()
@@ -386,10 +404,23 @@ func (s *ClientStream) RecvCompress() (string, error) {
 func (s *ClientStream) Trailer() metadata.MD {
 	select {
 	case <-s.done:
-		return s.trailer
+		if s.gotTrailer {
+			return orEmpty(s.trailer)
+		}
+		return nil
 	default:
 		return nil
 	}
+}
+
+// orEmpty is md, or an empty MD for the caller to keep when the peer sent
+// no metadata (the stream keeps nil then, rather than an empty map per
+// header block).
+func orEmpty(md metadata.MD) metadata.MD {
+	if md == nil {
+		return metadata.MD{}
+	}
+	return md
 }
 
 // Status waits for the stream to end and returns its final status.
@@ -435,7 +466,8 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	}
 	left, draining := len(t.streams), t.draining
 	t.mu.Unlock()
-	t.cb.Put(&controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
+	s.cleanup = controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
+	t.cb.Put(&s.cleanup)
 	close(s.done)
 	// Readers wake only now: a Read that ends with the final status (or
 	// io.EOF) finds Status, Trailer and Header ready.
@@ -473,9 +505,9 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 		return nil
 	}
 	var rh responseHeaders
-	md := metadata.MD{}
+	var md metadata.MD // made for the first metadata field
 	for _, f := range b.fields {
-		if err := rh.field(f, md); err != nil {
+		if err := rh.field(f, &md); err != nil {
 			s.closeStream(statusErrorf(codes.Internal, "transport: %v", err), true, http2.ErrCodeProtocol)
 			return nil
 		}
@@ -500,6 +532,7 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 		return nil
 	}
 	s.trailer = md
+	s.gotTrailer = true
 	s.recvDone.Store(true)
 	s.endStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
 	return nil
@@ -587,7 +620,7 @@ type responseHeaders struct {
 	st          headerStatus // :status and the grpc-status fields
 }
 
-func (rh *responseHeaders) field(f hpack.HeaderField, md metadata.MD) error {
+func (rh *responseHeaders) field(f hpack.HeaderField, md *metadata.MD) error {
 	if rh.st.field(f.Name, f.Value) {
 		return nil
 	}
@@ -600,7 +633,10 @@ func (rh *responseHeaders) field(f hpack.HeaderField, md metadata.MD) error {
 		if isReservedHeader(f.Name) {
 			return nil
 		}
-		return decodeMetadataField(md, f.Name, f.Value)
+		if *md == nil {
+			*md = metadata.MD{}
+		}
+		return decodeMetadataField(*md, f.Name, f.Value)
 	}
 	return nil
 }

@@ -253,7 +253,25 @@ type ServerStream struct {
 	trailer      metadata.MD
 	headerSent   bool
 	statusSent   bool
+
+	// Items handed to loopy once each, kept here so that a stream
+	// allocates nothing for them: register by operateHeaders, headers by
+	// the first writeHeaderLocked (headerSent), and trailers and cleanup
+	// by finish, after it won the finished flag.
+	register controlbuf.RegisterStream
+	headers  controlbuf.HeaderFrame
+	// fieldsBuf holds the header fields of the response headers and then
+	// of the trailers, which usually fit: fieldsBuf[:fieldsUsed] belongs
+	// to the queued headers, the rest to the trailers. Guarded by mu.
+	fieldsBuf  [8]hpack.HeaderField
+	fieldsUsed int
+	trailers   controlbuf.HeaderFrame
+	cleanup    controlbuf.CleanupStream
 }
+
+// errStreamDone is what reads of a stream fail with once its handler sent
+// the status.
+var errStreamDone = status.Error(codes.Canceled, "transport: the stream is done")
 
 // Method is the full method name, "/package.Service/Method".
 func (s *ServerStream) Method() string { return s.method }
@@ -315,9 +333,32 @@ func (s *ServerStream) writeHeaderLocked() error {
 		return s.failure()
 	}
 	s.headerSent = true
-	fields := s.appendResponseHeadersLocked(make([]hpack.HeaderField, 0, 5+s.header.Len()))
+	fields := s.fieldsLocked(5 + s.header.Len())
+	fields = s.appendResponseHeadersLocked(fields)
+	s.keepFieldsLocked(fields)
 	s.t.enforcer.Reset()
-	return s.t.cb.Put(&controlbuf.HeaderFrame{Stream: s.ls, Fields: fields})
+	s.headers = controlbuf.HeaderFrame{Stream: s.ls, Fields: fields}
+	return s.t.cb.Put(&s.headers)
+}
+
+// fieldsLocked returns an empty slice for a header list of about n fields:
+// the unused part of the stream's fieldsBuf when n fits there, a new
+// array otherwise. Caller holds s.mu.
+func (s *ServerStream) fieldsLocked(n int) []hpack.HeaderField {
+	if free := s.fieldsBuf[s.fieldsUsed:]; n <= len(free) {
+		return free[:0:len(free)]
+	}
+	return make([]hpack.HeaderField, 0, n)
+}
+
+// keepFieldsLocked records that the response headers' fields, handed to
+// loopy, occupy the start of fieldsBuf if they still lie there (append
+// moved them elsewhere if they outgrew it): the trailers take what
+// follows. Caller holds s.mu.
+func (s *ServerStream) keepFieldsLocked(fields []hpack.HeaderField) {
+	if s.fieldsUsed == 0 && len(fields) > 0 && &fields[0] == &s.fieldsBuf[0] {
+		s.fieldsUsed = len(fields)
+	}
 }
 
 // appendResponseHeadersLocked appends the response header fields. Caller
@@ -399,9 +440,9 @@ func (s *ServerStream) WriteStatus(st *status.Status) error {
 	var fields []hpack.HeaderField
 	if !s.headerSent {
 		s.headerSent = true
-		fields = s.appendResponseHeadersLocked(make([]hpack.HeaderField, 0, 7+s.header.Len()+s.trailer.Len()))
+		fields = s.appendResponseHeadersLocked(s.fieldsLocked(7 + s.header.Len() + s.trailer.Len()))
 	} else {
-		fields = make([]hpack.HeaderField, 0, 3+s.trailer.Len())
+		fields = s.fieldsLocked(3 + s.trailer.Len())
 	}
 	fields, err := appendStatus(fields, st)
 	if err != nil {
@@ -412,27 +453,28 @@ func (s *ServerStream) WriteStatus(st *status.Status) error {
 	fields = appendMetadata(fields, s.trailer)
 	s.mu.Unlock()
 
-	rst := !s.recvDone.Load()
-	hf := &controlbuf.HeaderFrame{
-		Stream:    s.ls,
-		Fields:    fields,
-		EndStream: true,
-		// RFC 9113 §8.1: a server that completes its response before the
-		// request ends may send RST_STREAM(NO_ERROR).
-		Cleanup: &controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: http2.ErrCodeNo},
-	}
 	s.sendDone.Store(true)
-	s.finish(status.Error(codes.Canceled, "transport: the stream is done"), hf)
+	// RFC 9113 §8.1: a server that completes its response before the
+	// request ends may send RST_STREAM(NO_ERROR).
+	s.finish(errStreamDone, fields, !s.recvDone.Load(), http2.ErrCodeNo)
 	return nil
 }
 
 func (s *ServerStream) releaseSlot() { <-s.t.slots }
 
-// finish removes the stream from the connection, once, and queues item
-// (the trailers, or a cleanup) for loopy.
-func (s *ServerStream) finish(readErr error, item controlbuf.Item) {
+// finish removes the stream from the connection, once, and queues for
+// loopy the trailers (when trailers is not nil) followed by the stream's
+// cleanup, with RST_STREAM(code) when rst.
+func (s *ServerStream) finish(readErr error, trailers []hpack.HeaderField, rst bool, code http2.ErrCode) {
 	if !s.finished.CompareAndSwap(false, true) {
 		return
+	}
+	// Only the winner of finished gets here: the items are ours to fill.
+	s.cleanup = controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
+	var item controlbuf.Item = &s.cleanup
+	if trailers != nil {
+		s.trailers = controlbuf.HeaderFrame{Stream: s.ls, Fields: trailers, EndStream: true, Cleanup: &s.cleanup}
+		item = &s.trailers
 	}
 	s.unwatch()
 	s.rb.abort(readErr)
@@ -448,10 +490,23 @@ func (s *ServerStream) finish(readErr error, item controlbuf.Item) {
 	close(s.done)
 }
 
+// deadlineExceeded resets the stream when its grpc-timeout has passed.
+// It runs on the timer's goroutine. The context's own timer, set first for
+// the same timeout, is due no later than ours; waiting for it keeps the
+// order handlers rely on: their context ends with DeadlineExceeded, never
+// with the Canceled of the reset.
+func (s *ServerStream) deadlineExceeded() {
+	<-s.ctx.Done()
+	if !errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+		return
+	}
+	s.reset(status.New(codes.DeadlineExceeded, "transport: deadline exceeded"), true, http2.ErrCodeCancel)
+}
+
 // reset ends the stream because of a reset or deadline: the handler's
 // context is cancelled and reads fail with st.
 func (s *ServerStream) reset(st *status.Status, rst bool, code http2.ErrCode) {
-	s.finish(st.Err(), &controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code})
+	s.finish(st.Err(), nil, rst, code)
 }
 
 func (t *http2Server) handleRSTStream(sp *stream, code http2.ErrCode, local bool) {
@@ -663,23 +718,21 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
 	s.id.Store(id)
-	s.ls = controlbuf.NewServerStream(id, s.wq)
+	s.ls = controlbuf.NewServerStream(id, &s.wq)
 
 	t.mu.Lock()
 	t.streams[id] = &s.stream
 	t.mu.Unlock()
-	t.cb.Put(&controlbuf.RegisterStream{Stream: s.ls})
+	s.register = controlbuf.RegisterStream{Stream: s.ls}
+	t.cb.Put(&s.register)
 	if b.endStream {
 		t.recvEndStream(&s.stream)
 	}
 	if rq.timeout != "" {
 		// At the deadline the client gets DEADLINE_EXCEEDED from its own
-		// clock; we reset the stream if it is still open.
-		s.watch(ctx, func() {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				s.reset(status.New(codes.DeadlineExceeded, "transport: deadline exceeded"), true, http2.ErrCodeCancel)
-			}
-		})
+		// clock; we reset the stream if it is still open. A timer of our
+		// own costs less than watching ctx (context.AfterFunc).
+		s.setDeadlineTimer(time.AfterFunc(timeout, s.deadlineExceeded))
 	}
 	t.handle(s)
 	return nil

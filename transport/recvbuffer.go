@@ -10,40 +10,41 @@ import (
 // per frame.
 const recvChunkSize = 16 << 10
 
+// recvChunk is one pooled chunk. The pool holds the *recvChunk itself, so
+// taking a chunk and giving it back allocate nothing.
+type recvChunk struct{ b []byte }
+
 var chunkPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, recvChunkSize)
-	return &b
+	return &recvChunk{b: make([]byte, 0, recvChunkSize)}
 }}
 
-func getChunk() []byte { return (*chunkPool.Get().(*[]byte))[:0] }
-
-func putChunk(b []byte) {
-	if cap(b) != recvChunkSize {
-		return
-	}
-	b = b[:0]
-	chunkPool.Put(&b)
+func getChunk() *recvChunk {
+	c := chunkPool.Get().(*recvChunk)
+	c.b = c.b[:0]
+	return c
 }
+
+func putChunk(c *recvChunk) { chunkPool.Put(c) }
 
 // recvBuffer holds the DATA bytes of one stream until the application reads
 // them. The reader goroutine appends; one application goroutine reads.
+// It must not be copied after init.
 type recvBuffer struct {
 	mu     sync.Mutex
-	chunks [][]byte // chunks[0][off:] is the next unread byte
+	cond   sync.Cond    // on mu; signalled when bytes or the end arrive
+	chunks []*recvChunk // chunks[0].b[off:] is the next unread byte
+	inline [2]*recvChunk
 	off    int
 	unread int   // bytes not yet read
 	held   int   // bytes of memory held by chunks
 	err    error // once set, no more bytes arrive; returned after the unread bytes
-	wake   chan struct{}
 }
 
-func (r *recvBuffer) init() { r.wake = make(chan struct{}, 1) }
-
-func (r *recvBuffer) notify() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+func (r *recvBuffer) init() {
+	r.cond.L = &r.mu
+	// A message of a stream usually fits one or two chunks: their list
+	// lives in the buffer itself until more are needed.
+	r.chunks = r.inline[:0]
 }
 
 // write copies p in, packing it after the bytes already held. It returns
@@ -57,18 +58,18 @@ func (r *recvBuffer) write(p []byte) bool {
 	r.unread += len(p)
 	for len(p) > 0 {
 		n := len(r.chunks)
-		if n == 0 || len(r.chunks[n-1]) == cap(r.chunks[n-1]) {
+		if n == 0 || len(r.chunks[n-1].b) == recvChunkSize {
 			r.chunks = append(r.chunks, getChunk())
 			r.held += recvChunkSize
 			n++
 		}
 		last := r.chunks[n-1]
-		k := copy(last[len(last):cap(last)], p)
-		r.chunks[n-1] = last[:len(last)+k]
+		k := copy(last.b[len(last.b):recvChunkSize], p)
+		last.b = last.b[:len(last.b)+k]
 		p = p[k:]
 	}
+	r.cond.Signal()
 	r.mu.Unlock()
-	r.notify()
 	return true
 }
 
@@ -82,8 +83,8 @@ func (r *recvBuffer) close(err error) {
 	if r.unread == 0 {
 		r.releaseLocked()
 	}
+	r.cond.Signal()
 	r.mu.Unlock()
-	r.notify()
 }
 
 // abort closes the buffer and drops unread bytes, releasing their memory.
@@ -94,12 +95,10 @@ func (r *recvBuffer) abort(err error) int {
 		r.err = err
 	}
 	dropped := r.unread
-	for _, c := range r.chunks {
-		putChunk(c)
-	}
-	r.chunks, r.off, r.unread, r.held = nil, 0, 0, 0
+	r.releaseLocked()
+	r.unread = 0
+	r.cond.Signal()
 	r.mu.Unlock()
-	r.notify()
 	return dropped
 }
 
@@ -108,14 +107,31 @@ func (r *recvBuffer) abort(err error) int {
 func (r *recvBuffer) read(p []byte) (n int, err error, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.readLocked(p)
+}
+
+// readWait is read that waits until bytes or the end arrive; p must not
+// be empty.
+func (r *recvBuffer) readWait(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if n, err, ok := r.readLocked(p); ok {
+			return n, err
+		}
+		r.cond.Wait()
+	}
+}
+
+func (r *recvBuffer) readLocked(p []byte) (n int, err error, ok bool) {
 	for n < len(p) && r.unread > 0 {
 		c := r.chunks[0]
-		k := copy(p[n:], c[r.off:])
+		k := copy(p[n:], c.b[r.off:])
 		n += k
 		r.off += k
 		r.unread -= k
 		// The last chunk stays while it may still be filled.
-		if r.off == len(c) && (len(r.chunks) > 1 || len(c) == cap(c)) {
+		if r.off == len(c.b) && (len(r.chunks) > 1 || len(c.b) == recvChunkSize) {
 			putChunk(c)
 			r.chunks[0] = nil
 			r.chunks = r.chunks[1:]
@@ -139,10 +155,11 @@ func (r *recvBuffer) read(p []byte) (n int, err error, ok bool) {
 // and everything was read: the last chunk, kept for refilling, would
 // otherwise be garbage (16 KiB per stream). Caller holds r.mu.
 func (r *recvBuffer) releaseLocked() {
-	for _, c := range r.chunks {
+	for i, c := range r.chunks {
 		putChunk(c)
+		r.chunks[i] = nil
 	}
-	r.chunks, r.off, r.held = nil, 0, 0
+	r.chunks, r.off, r.held = r.inline[:0], 0, 0
 }
 
 // stats reports unread bytes and memory held, for tests and metrics.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,15 +32,27 @@ type stream struct {
 	c    *http2Conn
 	ctx  context.Context
 	ls   *controlbuf.Stream
-	fc   *flowcontrol.InFlow
-	wq   *flowcontrol.WriteQuota
+	fc   flowcontrol.InFlow
+	wq   flowcontrol.WriteQuota
 	rb   recvBuffer
 	done chan struct{} // closed when the stream is over
 
 	recvDone atomic.Bool // the peer's END_STREAM (or a reset) arrived
 	sendDone atomic.Bool // we queued END_STREAM
 	finished atomic.Bool // the stream left the connection
-	stopCtx  atomic.Pointer[func() bool]
+
+	// firstData is the item of the stream's first message: most streams
+	// (every unary call) send one, and it needs no allocation of its own.
+	// It is handed to loopy once, by the first write, and never reused.
+	firstData     controlbuf.DataFrame
+	firstDataUsed atomic.Bool
+
+	// stopWatch stops the context watch of watch, timer is a server's
+	// deadline timer; nil when there is none. unwatch stops both.
+	watchMu   sync.Mutex
+	stopWatch func() bool
+	timer     *time.Timer
+	unwatched bool // unwatch ran; guarded by watchMu
 
 	cs *ClientStream // set on the client side
 	ss *ServerStream // set on the server side
@@ -49,8 +62,8 @@ func (s *stream) init(c *http2Conn, ctx context.Context, window uint32) {
 	s.c = c
 	s.ctx = ctx
 	s.done = make(chan struct{})
-	s.fc = flowcontrol.NewInFlow(window)
-	s.wq = flowcontrol.NewWriteQuota(DefaultWriteQuota, s.done)
+	s.fc.Init(window)
+	s.wq.Init(DefaultWriteQuota, s.done)
 	s.rb.init()
 }
 
@@ -70,16 +83,11 @@ func (s *stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
-		n, err, ok := s.rb.read(p)
-		if ok {
-			if n > 0 {
-				s.refund(n)
-			}
-			return n, err
-		}
-		<-s.rb.wake
+	n, err := s.rb.readWait(p)
+	if n > 0 {
+		s.refund(n)
 	}
+	return n, err
 }
 
 // RequestRead tells flow control that the reader is waiting for a message
@@ -128,26 +136,60 @@ func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() err
 	if opts.Last && !s.sendDone.CompareAndSwap(false, true) {
 		return ErrSendClosed
 	}
-	df := &controlbuf.DataFrame{Stream: s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
+	df := &s.firstData
+	if !s.firstDataUsed.CompareAndSwap(false, true) {
+		df = new(controlbuf.DataFrame)
+	}
+	*df = controlbuf.DataFrame{Stream: s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
 	if err := s.c.cb.Put(df); err != nil {
 		return failed()
 	}
 	return nil
 }
 
-// watch runs f when ctx is done, unless the stream finished first.
+// watch runs f when ctx is done, unless the stream finished first. A
+// context that is never done (context.Background) needs no watch.
 func (s *stream) watch(ctx context.Context, f func()) {
-	stop := context.AfterFunc(ctx, f)
-	s.stopCtx.Store(&stop)
-	if s.finished.Load() {
-		stop()
+	if ctx.Done() == nil {
+		return
 	}
+	stop := context.AfterFunc(ctx, f)
+	s.watchMu.Lock()
+	if s.unwatched {
+		s.watchMu.Unlock()
+		stop()
+		return
+	}
+	s.stopWatch = stop
+	s.watchMu.Unlock()
 }
 
-// unwatch stops the watch; called when the stream finishes.
+// setDeadlineTimer keeps t for unwatch to stop, or stops it at once if
+// the stream already finished.
+func (s *stream) setDeadlineTimer(t *time.Timer) {
+	s.watchMu.Lock()
+	if s.unwatched {
+		s.watchMu.Unlock()
+		t.Stop()
+		return
+	}
+	s.timer = t
+	s.watchMu.Unlock()
+}
+
+// unwatch stops the watch and the deadline timer; called when the stream
+// finishes.
 func (s *stream) unwatch() {
-	if p := s.stopCtx.Load(); p != nil {
-		(*p)()
+	s.watchMu.Lock()
+	s.unwatched = true
+	stop, t := s.stopWatch, s.timer
+	s.stopWatch, s.timer = nil, nil
+	s.watchMu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if t != nil {
+		t.Stop()
 	}
 }
 

@@ -30,8 +30,15 @@ type Status struct {
 	s *spb.Status
 }
 
+// okStatus is what New(codes.OK, "") returns: every RPC that succeeds
+// ends with it, and a Status is immutable, so one value serves them all.
+var okStatus = &Status{s: &spb.Status{}}
+
 // New returns a Status with code c and message msg.
 func New(c codes.Code, msg string) *Status {
+	if c == codes.OK && msg == "" {
+		return okStatus
+	}
 	return &Status{s: &spb.Status{Code: int32(c), Message: msg}}
 }
 
