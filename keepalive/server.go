@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -51,34 +52,82 @@ type ServerConn interface {
 // Drain is called at most once. p is passed through Effective first. act
 // must be the Activity the connection's reader calls Read on.
 func RunServer(ctx context.Context, p ServerParameters, act *Activity, c ServerConn) {
+	<-StartServer(ctx, p, act, c)
+}
+
+// StartServer does what RunServer does without a goroutine of its own: it
+// returns at once and the work runs in timer callbacks, so an idle server
+// connection costs a timer, not a goroutine and its stack. The returned
+// channel is closed when the work is over: ctx is done, or c was closed
+// for a keepalive timeout or the connection age. No method of c is called
+// after that.
+func StartServer(ctx context.Context, p ServerParameters, act *Activity, c ServerConn) <-chan struct{} {
 	p = p.Effective()
-	s := serverLoop{
-		p:   p,
-		c:   c,
-		pg:  pinger{time: p.Time, timeout: p.Timeout, act: act},
-		age: jitterAge(p.MaxConnectionAge),
+	s := &serverLoop{
+		p:    p,
+		c:    c,
+		pg:   pinger{time: p.Time, timeout: p.Timeout, act: act},
+		age:  jitterAge(p.MaxConnectionAge),
+		done: make(chan struct{}),
 	}
 	s.start = nanotime()
 	s.pg.start = s.start
 
-	timer := time.NewTimer(Infinity)
-	defer timer.Stop()
-	for {
-		wait, done := s.step(nanotime())
-		if done {
-			return
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		s.finishLocked()
+		return s.done
+	}
+	wait, done := s.step(s.start)
+	if done {
+		s.finishLocked()
+		return s.done
+	}
+	s.ctx = ctx
+	s.timer = time.AfterFunc(wait, s.fire)
+	// When ctx ends, stop; this runs on a goroutine of its own, so it may
+	// wait for a step in progress (which may itself have ended ctx).
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.timer.Stop()
+		s.finishLocked()
+	})
+	return s.done
+}
+
+// fire runs a step when the timer goes off and sets it for the next one.
+func (s *serverLoop) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished || s.ctx.Err() != nil {
+		return
+	}
+	wait, done := s.step(nanotime())
+	if done {
+		s.finishLocked()
+		return
+	}
+	s.timer.Reset(wait)
+}
+
+// finishLocked ends the work once. Caller holds s.mu.
+func (s *serverLoop) finishLocked() {
+	if !s.finished {
+		s.finished = true
+		close(s.done)
 	}
 }
 
 // serverLoop is the state of one RunServer.
 type serverLoop struct {
+	mu       sync.Mutex // held while a step runs
+	ctx      context.Context
+	timer    *time.Timer
+	done     chan struct{}
+	finished bool // done is closed; guarded by mu
+
 	p     ServerParameters // effective
 	c     ServerConn
 	pg    pinger

@@ -3,6 +3,7 @@ package keepalive
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,5 +263,35 @@ func TestServerCancel(t *testing.T) {
 	}
 	if c.pings.Load() != 0 || len(c.drained) != 0 || len(c.closed) != 0 {
 		t.Fatal("RunServer acted before cancel with default parameters")
+	}
+}
+
+func TestStartServerRunsNoGoroutineWhileIdle(t *testing.T) {
+	// Default parameters: pings every 2 h, so nothing happens during the
+	// test; the keepalive work must sit in a timer, not a goroutine.
+	var act Activity
+	c := newFakeServerConn()
+	ctx, cancel := context.WithCancel(context.Background())
+	before := runtime.NumGoroutine()
+	done := StartServer(ctx, ServerParameters{}, &act, c)
+	for range 3 {
+		runtime.Gosched()
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("StartServer left %d goroutines running while idle", after-before)
+	}
+	select {
+	case <-done:
+		t.Fatal("done before ctx ended")
+	case <-time.After(shortTimeout):
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(longTimeout):
+		t.Fatal("done not closed after ctx ended")
+	}
+	if c.pings.Load() != 0 || len(c.drained) != 0 || len(c.closed) != 0 {
+		t.Fatal("an idle, default-configured connection was pinged, drained or closed")
 	}
 }

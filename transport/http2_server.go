@@ -75,8 +75,8 @@ type http2Server struct {
 	goAwayID   uint32 // guarded by mu: last stream id of the final GOAWAY
 	drainOnce  sync.Once
 	drainDebug string
-	idleSince  atomic.Int64  // unix nanos when the last stream closed
-	kpDone     chan struct{} // closed when the keepalive goroutine ends; nil without one
+	idleSince  atomic.Int64    // unix nanos when the last stream closed
+	kpDone     <-chan struct{} // closed when keepalive work ends; nil without keepalive
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -137,11 +137,8 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	}
 	t.startLoopy()
 	if kp := cfg.Keepalive.Effective(); kp.MaxConnectionIdle != keepalive.Infinity || kp.MaxConnectionAge != keepalive.Infinity || kp.Time != keepalive.Infinity {
-		t.kpDone = make(chan struct{})
-		go func() {
-			defer close(t.kpDone)
-			keepalive.RunServer(t.ctx, kp, &t.act, serverKeepalive{t})
-		}()
+		// Timers, not a goroutine: an idle connection stays cheap.
+		t.kpDone = keepalive.StartServer(t.ctx, kp, &t.act, serverKeepalive{t})
 	}
 	return t, nil
 }
