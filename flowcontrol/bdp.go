@@ -39,6 +39,13 @@ func BDPPingData() [8]byte { return BDPPing }
 // now is the estimator's clock; tests replace it.
 var now = time.Now
 
+// bdpRoundStartBytes is how many DATA bytes must arrive, since the last
+// round ended, before a new round (a BDP PING) starts. Small RPCs, which
+// can never fill a window, then cost no PING and ack per call on each
+// side, while a bulk transfer starts a round with its first full frame.
+// A package variable so tests can start rounds at once.
+var bdpRoundStartBytes uint64 = 16 << 10
+
 // BDPEstimator grows the receive windows from bandwidth-delay product
 // measurements. While DATA arrives, it asks for a PING with the BDPPing
 // payload, counts the bytes received until the ack, and estimates bandwidth
@@ -57,6 +64,9 @@ type BDPEstimator struct {
 	sample uint64
 	// pinging is true while a BDP ping is outstanding.
 	pinging bool
+	// idle counts bytes received between rounds, toward
+	// bdpRoundStartBytes.
+	idle uint64
 	// sentAt holds the UnixNano time the ping was written, 0 until then.
 	sentAt atomic.Int64
 	// rtt is the smoothed round trip in seconds, 0 before the first sample.
@@ -75,13 +85,19 @@ func NewBDPEstimator(initialWindow uint32, update func(newWindow uint32)) *BDPEs
 
 // Add records that n bytes of DATA arrived. It returns true when the caller
 // must send a PING with the BDPPing payload now: that happens once per
-// round, when no BDP ping is outstanding. Once the window reached
+// round, when no BDP ping is outstanding and bdpRoundStartBytes arrived
+// since the last round. Once the window reached
 // MaxBDPWindow it never asks for a ping.
 func (b *BDPEstimator) Add(n uint32) bool {
 	if b.window >= MaxBDPWindow {
 		return false
 	}
 	if !b.pinging {
+		b.idle += uint64(n)
+		if b.idle < bdpRoundStartBytes {
+			return false
+		}
+		b.idle = 0
 		// Bytes that arrived before the ping leaves do not belong to its
 		// round trip; the sample starts empty.
 		b.pinging = true

@@ -47,12 +47,14 @@ func round(t *testing.T, b *BDPEstimator, c *fakeClock, sample uint32, rtt time.
 }
 
 func TestBDPPingData(t *testing.T) {
+	immediateRounds(t)
 	if BDPPingData() != BDPPing {
 		t.Fatalf("BDPPingData() = %v, want BDPPing %v", BDPPingData(), BDPPing)
 	}
 }
 
 func TestBDPGrowsByDoublingToCap(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -93,6 +95,7 @@ func TestBDPGrowsByDoublingToCap(t *testing.T) {
 }
 
 func TestBDPNoGrowthWhenSampleSmall(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -109,6 +112,7 @@ func TestBDPNoGrowthWhenSampleSmall(t *testing.T) {
 }
 
 func TestBDPNoGrowthBelowPeakBandwidth(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -125,6 +129,7 @@ func TestBDPNoGrowthBelowPeakBandwidth(t *testing.T) {
 }
 
 func TestBDPAddOncePerRound(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -164,6 +169,7 @@ func TestBDPAddOncePerRound(t *testing.T) {
 }
 
 func TestBDPAckWithoutTimesnap(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -183,6 +189,7 @@ func TestBDPAckWithoutTimesnap(t *testing.T) {
 }
 
 func TestBDPZeroRTT(t *testing.T) {
+	immediateRounds(t)
 	c := useFakeClock(t)
 	var r recorder
 	b := NewBDPEstimator(DefaultWindowSize, r.update)
@@ -198,6 +205,7 @@ func TestBDPZeroRTT(t *testing.T) {
 // does, while the reader goroutine calls Add and Calculate; the race
 // detector checks the hand-off. It uses the real clock.
 func TestBDPConcurrentTimesnap(t *testing.T) {
+	immediateRounds(t)
 	var (
 		mu      sync.Mutex
 		windows []uint32
@@ -236,5 +244,32 @@ func TestBDPConcurrentTimesnap(t *testing.T) {
 		if w > MaxBDPWindow {
 			t.Fatalf("window %d above MaxBDPWindow", w)
 		}
+	}
+}
+
+// immediateRounds makes a BDP round start with the first DATA byte, as the
+// single-round tests here expect.
+func immediateRounds(t testing.TB) {
+	old := bdpRoundStartBytes
+	bdpRoundStartBytes = 0
+	t.Cleanup(func() { bdpRoundStartBytes = old })
+}
+
+func TestBDPSmallTrafficStartsNoRound(t *testing.T) {
+	b := NewBDPEstimator(DefaultWindowSize, func(uint32) {})
+	// A stream of small RPCs: no ping until bdpRoundStartBytes arrived.
+	var sent int
+	for range 1000 {
+		if b.Add(10) {
+			sent++
+		}
+	}
+	if want := int(1000 * 10 / bdpRoundStartBytes); sent != want {
+		t.Fatalf("1000 small frames started %d rounds, want %d", sent, want)
+	}
+	// A bulk transfer starts a round with its first full frame.
+	b2 := NewBDPEstimator(DefaultWindowSize, func(uint32) {})
+	if !b2.Add(16 << 10) {
+		t.Fatal("a full 16 KiB frame started no round")
 	}
 }
