@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"runtime"
 
 	"github.com/h2rpc/h2rpc/flowcontrol"
 	"golang.org/x/net/http2"
@@ -25,6 +26,9 @@ const (
 	// between header blocks; a larger one, grown by a big block, is
 	// released.
 	headerBufRetain = 16 << 10
+	// minBatchSize: with fewer bytes than this buffered and nothing else
+	// queued, loopy yields the processor once before flushing (drain).
+	minBatchSize = 1 << 10
 )
 
 // Config configures a Loopy.
@@ -150,6 +154,7 @@ func (l *Loopy) Run() (err error) {
 // each item so data moves while control items keep coming, until there is
 // nothing left to do; then it flushes.
 func (l *Loopy) drain() error {
+	yielded := false
 	for {
 		it, err := l.buf.Get(false)
 		if err != nil {
@@ -167,6 +172,15 @@ func (l *Loopy) drain() error {
 		}
 		if err := l.writeErr(); err != nil {
 			return err
+		}
+		if idle && !yielded && len(l.w.buf) > 0 && len(l.w.buf) < minBatchSize {
+			// A small batch: let the producers run once before the
+			// syscall, so that what usually follows at once (a request's
+			// DATA after its HEADERS, a response's trailers after its
+			// message) leaves in the same write.
+			yielded = true
+			runtime.Gosched()
+			continue
 		}
 		if idle {
 			// Nothing left to do: write what is buffered and give the
