@@ -62,6 +62,9 @@ func fakeServer() {
 		fmt.Fprintf(os.Stderr, "fake server: got %q\n", buf[:n])
 		switch string(buf[:n]) {
 		case "die":
+			// Stop accepting first, so that by the time the client
+			// sees its connection end no health probe can connect.
+			l.Close()
 			os.Exit(3)
 		case "cancel_after_begin": // dies just after answering
 			l.Close()
