@@ -61,8 +61,6 @@ type streamList struct {
 	head, tail *Stream
 }
 
-func (l *streamList) empty() bool { return l.head == nil }
-
 func (l *streamList) pushBack(s *Stream) {
 	s.next = nil
 	s.prev = l.tail

@@ -70,7 +70,7 @@ func TestEmptyMessageAndEmptyStream(t *testing.T) {
 		t.Fatalf("status %v", st)
 	}
 	// The server sent no message: the response was trailers-only.
-	if !s.trailersOny {
+	if !s.trailersOnly {
 		t.Error("expected a trailers-only response")
 	}
 }

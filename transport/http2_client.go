@@ -210,14 +210,14 @@ type ClientStream struct {
 	headerDone chan struct{} // closed when response headers arrived or the stream ended
 
 	// Written before headerDone or done is closed, read after.
-	header      metadata.MD // nil when the response headers had no metadata
-	trailer     metadata.MD // nil when the trailers had no metadata
-	gotTrailer  bool        // trailers (or a trailers-only response) arrived
-	st          *status.Status
-	recvEncode  string
-	unprocessed atomic.Bool
-	headerRecvd bool // reader only
-	trailersOny bool
+	header       metadata.MD // nil when the response headers had no metadata
+	trailer      metadata.MD // nil when the trailers had no metadata
+	gotTrailer   bool        // trailers (or a trailers-only response) arrived
+	st           *status.Status
+	recvEncode   string
+	unprocessed  atomic.Bool
+	headerRecvd  bool // reader only
+	trailersOnly bool
 
 	// Items handed to loopy once each, kept here so that opening and
 	// ending the stream allocate nothing for them: open by NewStream,
@@ -364,17 +364,10 @@ func (s *ClientStream) failure() error {
 // trailers-only response it returns the trailers' metadata; on failure the
 // stream's status error.
 func (s *ClientStream) Header() (metadata.MD, error) {
-	select {
-	case <-s.headerDone:
-	case <-s.done:
-	}
-	select {
-	case <-s.headerDone:
+	if s.waitHeaders() {
 		return orEmpty(s.header), nil
-	default:
 	}
-	<-s.done
-	if s.trailersOny {
+	if s.trailersOnly {
 		return orEmpty(s.trailer), nil
 	}
 	if s.st.Code() != codes.OK {
@@ -383,21 +376,31 @@ func (s *ClientStream) Header() (metadata.MD, error) {
 	return metadata.MD{}, nil
 }
 
+// waitHeaders waits until the response headers arrived (true) or the
+// stream ended without them (false, and s.done is closed).
+func (s *ClientStream) waitHeaders() bool {
+	select {
+	case <-s.headerDone:
+		return true
+	case <-s.done:
+	}
+	// Both may be closed: headers that arrived count.
+	select {
+	case <-s.headerDone:
+		return true
+	default:
+		return false
+	}
+}
+
 // RecvCompress waits for the response headers and returns the server's
 // grpc-encoding; it fails with the stream's status error if the stream
 // ended without response headers.
 func (s *ClientStream) RecvCompress() (string, error) {
-	select {
-	case <-s.headerDone:
+	if s.waitHeaders() {
 		return s.recvEncode, nil
-	case <-s.done:
 	}
-	select {
-	case <-s.headerDone:
-		return s.recvEncode, nil
-	default:
-		return "", s.failure()
-	}
+	return "", s.failure()
 }
 
 // Trailer returns the trailer metadata once the stream is done (nil before).
@@ -526,7 +529,7 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			return nil
 		}
 		// Trailers-only response.
-		s.trailersOny = true
+		s.trailersOnly = true
 	} else if !b.endStream {
 		s.closeStream(statusErrorf(codes.Internal, "transport: trailers without END_STREAM"), true, http2.ErrCodeProtocol)
 		return nil

@@ -112,12 +112,6 @@ type framePred struct {
 	match func(rawFrame) bool
 }
 
-func isGoAway(code http2.ErrCode) framePred {
-	return framePred{fmt.Sprintf("GOAWAY %v", code), func(f rawFrame) bool {
-		return f.Type == http2.FrameGoAway && f.Code == code
-	}}
-}
-
 func anyGoAway() framePred {
 	return framePred{"GOAWAY", func(f rawFrame) bool { return f.Type == http2.FrameGoAway }}
 }
@@ -131,12 +125,6 @@ func isRST(id uint32, code http2.ErrCode) framePred {
 func anyRST(id uint32) framePred {
 	return framePred{fmt.Sprintf("RST_STREAM on stream %d", id), func(f rawFrame) bool {
 		return f.Type == http2.FrameRSTStream && f.StreamID == id
-	}}
-}
-
-func isHeaders(id uint32) framePred {
-	return framePred{fmt.Sprintf("HEADERS on stream %d", id), func(f rawFrame) bool {
-		return f.Type == http2.FrameHeaders && f.StreamID == id
 	}}
 }
 

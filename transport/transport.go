@@ -23,7 +23,6 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/h2rpc/h2rpc/rpc/metadata"
-	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // ErrConnClosing is returned for work attempted on a connection that is
@@ -144,6 +143,3 @@ type ServerTransport interface {
 	// LocalAddr is our address.
 	LocalAddr() net.Addr
 }
-
-// statusErr turns a status into the error streams report.
-func statusErr(st *status.Status) error { return st.Err() }

@@ -199,5 +199,3 @@ func showMD(md metadata.MD) string {
 	}
 	return "{" + strings.Join(parts, " ") + "}"
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -23,7 +23,7 @@ func (h2rpcSystem) startServer() (server, error) {
 		return nil, err
 	}
 	s := rpc.NewServer()
-	echov1.RegisterEchoServer(s, h2rpcEcho{})
+	echov1.RegisterEchoServer(s, echov1.Service{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -146,61 +146,6 @@ func (c *h2rpcClient) upload(ctx context.Context, payload []byte, count int) err
 }
 
 func (c *h2rpcClient) close() error { return c.cc.Close() }
-
-// h2rpcEcho implements echo.v1.Echo for h2rpc.
-type h2rpcEcho struct {
-	echov1.UnimplementedEchoServer
-}
-
-func (h2rpcEcho) Unary(_ context.Context, in *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	return &echov1.EchoResponse{Message: in.Message, Payload: in.Payload}, nil
-}
-
-func (h2rpcEcho) Expand(in *echov1.ExpandRequest, s rpc.ServerStreamingServer[echov1.EchoResponse]) error {
-	for i := range in.Count {
-		if err := s.Send(&echov1.EchoResponse{Message: in.Message, Payload: in.Payload, Sequence: uint64(i)}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (h2rpcEcho) Collect(s rpc.ClientStreamingServer[echov1.EchoRequest, echov1.CollectResponse]) error {
-	sum := &echov1.CollectResponse{}
-	for {
-		in, err := s.Recv()
-		if err == io.EOF {
-			return s.SendAndClose(sum)
-		}
-		if err != nil {
-			return err
-		}
-		collect(sum, in)
-	}
-}
-
-func (h2rpcEcho) Chat(s rpc.BidiStreamingServer[echov1.EchoRequest, echov1.EchoResponse]) error {
-	for seq := uint64(0); ; seq++ {
-		in, err := s.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.Send(&echov1.EchoResponse{Message: in.Message, Payload: in.Payload, Sequence: seq}); err != nil {
-			return err
-		}
-	}
-}
-
-// collect adds one request of a Collect call to its summary, as
-// echo.proto specifies.
-func collect(sum *echov1.CollectResponse, in *echov1.EchoRequest) {
-	sum.Count++
-	sum.Messages = append(sum.Messages, in.Message)
-	sum.PayloadBytes += uint64(len(in.Payload))
-}
 
 // checkCollect reports a Collect summary that does not match what was sent.
 func checkCollect(sum *echov1.CollectResponse, payload []byte, count int) error {

@@ -26,56 +26,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echoServer implements the service as echo.proto documents it.
-type echoServer struct {
-	echov1.UnimplementedEchoServer
-}
-
-func (echoServer) Unary(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	return &echov1.EchoResponse{Message: req.GetMessage(), Payload: req.GetPayload()}, nil
-}
-
-func (echoServer) Expand(req *echov1.ExpandRequest, stream echov1.Echo_ExpandServer) error {
-	for i := range req.GetCount() {
-		res := &echov1.EchoResponse{Message: req.GetMessage(), Payload: req.GetPayload(), Sequence: uint64(i)}
-		if err := stream.Send(res); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (echoServer) Collect(stream echov1.Echo_CollectServer) error {
-	res := &echov1.CollectResponse{}
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(res)
-		}
-		if err != nil {
-			return err
-		}
-		res.Count++
-		res.Messages = append(res.Messages, req.GetMessage())
-		res.PayloadBytes += uint64(len(req.GetPayload()))
-	}
-}
-
-func (echoServer) Chat(stream echov1.Echo_ChatServer) error {
-	for seq := uint64(0); ; seq++ {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(&echov1.EchoResponse{Message: req.GetMessage(), Payload: req.GetPayload(), Sequence: seq}); err != nil {
-			return err
-		}
-	}
-}
-
 // memConn is a ServiceRegistrar and a ClientConnInterface in one: calls
 // go straight to the service registered on it.
 type memConn struct {
@@ -269,7 +219,7 @@ func checkCall(t *testing.T, conn *memConn, method string, callerOpts int) call 
 }
 
 func TestUnary(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	res, err := client.Unary(context.Background(), &echov1.EchoRequest{Message: "hi", Payload: []byte{1, 2}}, rpc.WaitForReady(true))
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +231,7 @@ func TestUnary(t *testing.T) {
 }
 
 func TestUnaryInterceptor(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	var info *rpc.UnaryServerInfo
 	conn.interceptor = func(ctx context.Context, req any, i *rpc.UnaryServerInfo, handler rpc.UnaryHandler) (any, error) {
 		info = i
@@ -301,7 +251,7 @@ func TestUnaryInterceptor(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	stream, err := client.Expand(context.Background(), &echov1.ExpandRequest{Message: "x", Count: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +277,7 @@ func TestExpand(t *testing.T) {
 }
 
 func TestCollect(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	stream, err := client.Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +302,7 @@ func TestCollect(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	stream, err := client.Chat(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +375,7 @@ func TestUnimplemented(t *testing.T) {
 // stream ends before the request is sent: SendMsg returns io.EOF, and the
 // stub returns the stream, whose Recv returns the status.
 func TestExpandRejected(t *testing.T) {
-	client, conn := newClient(t, echoServer{})
+	client, conn := newClient(t, echov1.Service{})
 	conn.streamErr = status.Error(codes.PermissionDenied, "no")
 	stream, err := client.Expand(context.Background(), &echov1.ExpandRequest{Count: 1})
 	if err != nil {
