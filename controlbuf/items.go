@@ -97,7 +97,8 @@ type DataFrame struct {
 	Data      []byte
 	EndStream bool
 	// OnDone is called on the loopy goroutine once every byte of the item
-	// was written to loopy's write buffer; the producer may then reuse
+	// was written to loopy's write buffer, or, for payloads loopy writes
+	// by reference, to the connection; the producer may then reuse
 	// Prefix, Data and the item itself. It is not called for an item that
 	// is dropped unsent (its stream was cleaned up, or the connection
 	// closed): such buffers are left to the garbage collector. Optional.

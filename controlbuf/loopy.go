@@ -173,7 +173,7 @@ func (l *Loopy) drain() error {
 		if err := l.writeErr(); err != nil {
 			return err
 		}
-		if idle && !yielded && len(l.w.buf) > 0 && len(l.w.buf) < minBatchSize {
+		if idle && !yielded && l.w.pending() > 0 && l.w.pending() < minBatchSize {
 			// A small batch: let the producers run once before the
 			// syscall, so that what usually follows at once (a request's
 			// DATA after its HEADERS, a response's trailers after its

@@ -13,12 +13,23 @@ const benchFrame = 16384 // one DATA frame at the default max frame size
 // TestDataWriteNoAllocs checks the steady-state DATA path allocates
 // nothing: Put on the Buffer, Get, queueing on the stream, the round-robin
 // turn, the frame written into the write buffer, the flushes, OnDone.
+// With vectored set, payloads are referenced and written with
+// net.Buffers, as on a socket.
 func TestDataWriteNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
+	for _, vectored := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copied", true: "vectored"}[vectored], func(t *testing.T) {
+			testDataWriteNoAllocs(t, vectored)
+		})
+	}
+}
+
+func testDataWriteNoAllocs(t *testing.T, vectored bool) {
 	buf := NewBuffer()
 	l := NewLoopy(Config{Buffer: buf, Conn: io.Discard})
+	l.w.vec = vectored
 	s := NewServerStream(1, nil)
 	if err := l.handle(&RegisterStream{Stream: s}); err != nil {
 		t.Fatal(err)
@@ -38,6 +49,7 @@ func TestDataWriteNoAllocs(t *testing.T) {
 		if err := l.step(it); err != nil {
 			t.Fatal(err)
 		}
+		l.w.flush()
 		// The peer's refund, applied directly to keep the windows open.
 		if err := l.out.AddConn(benchFrame); err != nil {
 			t.Fatal(err)

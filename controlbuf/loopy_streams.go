@@ -218,7 +218,8 @@ func (l *Loopy) processData() (idle bool, err error) {
 		s.items.pop()
 		s.sent = 0
 		if d.OnDone != nil {
-			d.OnDone()
+			// Data may still be referenced by the write batch.
+			l.w.afterFlush(d.OnDone)
 		}
 	}
 	l.active.remove(s)

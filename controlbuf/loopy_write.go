@@ -2,6 +2,7 @@ package controlbuf
 
 import (
 	"io"
+	"net"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -18,6 +19,13 @@ const (
 	// must hold the largest fixed-size piece written in one go (a frame
 	// header plus a GOAWAY's fixed fields).
 	minWriteBufferSize = 1 << 10
+
+	// Vectored writes (see frameWriter). A DATA payload of at least
+	// minRefSize bytes is referenced instead of copied; a batch holding
+	// maxRefBytes referenced bytes or maxSegs pieces is written at once.
+	minRefSize  = 4 << 10
+	maxRefBytes = 256 << 10
+	maxSegs     = 128
 )
 
 // frameWriter encodes frames into a buffer of its own and writes the
@@ -30,6 +38,13 @@ const (
 // write buffer: with thousands of mostly idle connections that is most of
 // their memory.
 //
+// On a connection that supports vectored writes (TCP and Unix sockets),
+// large DATA payloads are not copied at all: the frameWriter keeps a
+// reference to the producer's bytes between the buffered pieces and
+// writes the whole batch with one writev. The producer must then not
+// reuse those bytes until the batch is written, so callbacks that hand
+// them back (DataFrame.OnDone) go through afterFlush.
+//
 // A write error is sticky: the frameWriter drops everything after it and
 // the caller checks err.
 type frameWriter struct {
@@ -38,6 +53,13 @@ type frameWriter struct {
 	bp   *[]byte    // the pooled buffer while held
 	buf  []byte     // len: bytes waiting; cap: the buffer size; nil while idle
 	err  error
+
+	vec      bool        // conn takes net.Buffers with one writev
+	out      net.Buffers // segs while WriteTo consumes it
+	segs     net.Buffers // pieces waiting, in order: buf[..mark] cut up, and referenced payloads
+	mark     int         // buf[:mark] is already in segs
+	refBytes int         // bytes referenced in segs
+	after    []func()    // to run once the referenced bytes are written
 }
 
 // writeBufPools holds one pool of write buffers per buffer size.
@@ -59,7 +81,18 @@ func newFrameWriter(conn io.Writer, size int) frameWriter {
 		size = DefaultWriteBufferSize
 	}
 	size = max(size, minWriteBufferSize)
-	return frameWriter{conn: conn, pool: writeBufPool(size)}
+	return frameWriter{conn: conn, pool: writeBufPool(size), vec: writesVectors(conn)}
+}
+
+// writesVectors reports whether net.Buffers.WriteTo(w) is one writev
+// rather than a Write per piece, as it is for the standard library's
+// socket connections.
+func writesVectors(w io.Writer) bool {
+	switch w.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }
 
 // grab takes a buffer from the pool if the writer holds none.
@@ -80,8 +113,13 @@ func (w *frameWriter) release() {
 	}
 }
 
-// flush writes the buffered bytes to the connection.
+// flush writes the buffered bytes, and the referenced ones, to the
+// connection, then runs the afterFlush callbacks.
 func (w *frameWriter) flush() {
+	if len(w.segs) > 0 {
+		w.flushVectors()
+		return
+	}
 	if len(w.buf) == 0 {
 		return
 	}
@@ -93,6 +131,65 @@ func (w *frameWriter) flush() {
 		w.err = err
 	}
 	w.buf = w.buf[:0]
+}
+
+// flushVectors writes segs and the tail of buf with one writev.
+func (w *frameWriter) flushVectors() {
+	if w.mark < len(w.buf) {
+		w.segs = append(w.segs, w.buf[w.mark:])
+	}
+	if w.err == nil {
+		var want int64
+		for _, b := range w.segs {
+			want += int64(len(b))
+		}
+		// WriteTo consumes its receiver: give it a copy of the slice
+		// header that lives in w, so that taking its address allocates
+		// nothing.
+		w.out = w.segs
+		n, err := w.out.WriteTo(w.conn)
+		w.out = nil
+		if err == nil && n != want {
+			err = io.ErrShortWrite
+		}
+		w.err = err
+	}
+	clear(w.segs) // drop the references to the producers' bytes
+	w.segs = w.segs[:0]
+	w.buf, w.mark, w.refBytes = w.buf[:0], 0, 0
+	after := w.after
+	for i, f := range after {
+		after[i] = nil
+		f()
+	}
+	w.after = after[:0]
+}
+
+// pending is how many bytes wait to be written.
+func (w *frameWriter) pending() int { return len(w.buf) + w.refBytes }
+
+// afterFlush runs f once the bytes written so far have gone to the
+// connection: at once if none of them are referenced.
+func (w *frameWriter) afterFlush(f func()) {
+	if w.refBytes == 0 {
+		f()
+		return
+	}
+	w.after = append(w.after, f)
+}
+
+// ref adds p to the batch by reference.
+func (w *frameWriter) ref(p []byte) {
+	w.grab()
+	if w.mark < len(w.buf) {
+		w.segs = append(w.segs, w.buf[w.mark:])
+		w.mark = len(w.buf)
+	}
+	w.segs = append(w.segs, p)
+	w.refBytes += len(p)
+	if w.refBytes >= maxRefBytes || len(w.segs) >= maxSegs {
+		w.flush()
+	}
 }
 
 // reserve makes room for n more bytes (n <= minWriteBufferSize), flushing
@@ -141,6 +238,10 @@ func (w *frameWriter) data(streamID uint32, endStream bool, a, b []byte) {
 	}
 	w.frameHeader(0, len(a)+len(b), http2.FrameData, flags, streamID)
 	w.bytes(a)
+	if w.vec && len(b) >= minRefSize {
+		w.ref(b)
+		return
+	}
 	w.bytes(b)
 }
 
