@@ -132,7 +132,13 @@ type EarlyAbort struct {
 }
 
 // ResetStream writes RST_STREAM(Code) for StreamID, answering something
-// the peer did wrong on that stream.
+// the peer did wrong on a stream the transport does not know (any more).
+// While loopy still writes such a stream's last frames (its response and
+// trailers, queued before the transport forgot it) the reset is dropped:
+// sent now, it would overtake them and cut the response short, and the
+// stream's own CleanupStream ends it once they are out (a server that
+// answered before the request ended resets with NO_ERROR, RFC 9113
+// §8.1).
 type ResetStream struct {
 	StreamID uint32
 	Code     http2.ErrCode

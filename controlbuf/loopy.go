@@ -222,6 +222,10 @@ func (l *Loopy) handle(it Item) error {
 	case *EarlyAbort:
 		l.earlyAbort(it)
 	case *ResetStream:
+		if _, ok := l.streams[it.StreamID]; ok {
+			l.log.Debug("controlbuf: reset dropped, the stream's last frames are queued", "stream", it.StreamID, "code", it.Code)
+			return nil
+		}
 		l.w.rstStream(it.StreamID, it.Code)
 	case *IncomingWindowUpdate:
 		return l.incomingWindowUpdate(it)

@@ -293,3 +293,35 @@ func TestEarlyAbortAndReset(t *testing.T) {
 	h.put(&CleanupStream{StreamID: 11, RST: true, Code: http2.ErrCodeCancel})
 	h.peer.expect(http2.FrameRSTStream, 11)
 }
+
+// TestResetDoesNotOvertakeQueuedResponse: the transport forgot a stream
+// it answered (trailers and a NO_ERROR reset queued behind its data) and
+// resets the peer's late DATA on it; that reset must not reach the wire
+// before the response does, and the stream still ends with NO_ERROR.
+func TestResetDoesNotOvertakeQueuedResponse(t *testing.T) {
+	h := newHarness(t, Config{}, harnessOpts{})
+	h.settings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100})
+	s := h.register(1)
+	h.put(&HeaderFrame{Stream: s, Fields: respHeaders},
+		&DataFrame{Stream: s, Data: payload(300, 1)},
+		&HeaderFrame{Stream: s, Fields: trailers, EndStream: true,
+			Cleanup: &CleanupStream{Stream: s, RST: true, Code: http2.ErrCodeNo}})
+	h.peer.expect(http2.FrameHeaders, 1)
+	h.peer.expect(http2.FrameData, 1) // 100 bytes, then the window is shut
+	h.put(&ResetStream{StreamID: 1, Code: http2.ErrCodeStreamClosed})
+	h.expectNothing()
+
+	h.put(&IncomingWindowUpdate{StreamID: 1, Increment: 1000})
+	h.peer.expect(http2.FrameData, 1)
+	if f := h.peer.expect(http2.FrameHeaders, 1); f.Flags&http2.FlagHeadersEndStream == 0 {
+		t.Fatalf("trailers %v without END_STREAM", f)
+	}
+	if f := h.peer.expect(http2.FrameRSTStream, 1); f.Code != http2.ErrCodeNo {
+		t.Fatalf("RST_STREAM %v after the trailers, want NO_ERROR", f.Code)
+	}
+	// Gone from loopy now: a reset for it is written again.
+	h.put(&ResetStream{StreamID: 1, Code: http2.ErrCodeStreamClosed})
+	if f := h.peer.expect(http2.FrameRSTStream, 1); f.Code != http2.ErrCodeStreamClosed {
+		t.Fatalf("RST_STREAM code %v", f.Code)
+	}
+}

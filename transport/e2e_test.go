@@ -403,3 +403,45 @@ func TestFailedDialReturnsNilTransport(t *testing.T) {
 		t.Fatalf("failed dial returned a non-nil transport %#v", ct)
 	}
 }
+
+// TestServerAnswersBeforeRequestEnds: a handler that answers and returns
+// before the client has ended its request forgets the stream while its
+// response is still queued behind flow control; the client's late
+// END_STREAM must not get the response cut short by a reset.
+func TestServerAnswersBeforeRequestEnds(t *testing.T) {
+	msg := bytes.Repeat([]byte("x"), 1<<20)
+	finished := make(chan struct{})
+	cfg := ServerConfig{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10}
+	ts := newTestServer(t, cfg, func(s *ServerStream) {
+		defer close(finished)
+		if err := s.Write(frameMsg(len(msg)), msg, WriteOptions{}); err != nil {
+			t.Error(err)
+		}
+		s.WriteStatus(status.New(codes.OK, ""))
+	})
+	c := newTestClient(t, ts.addr(), ConnectOptions{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10})
+	ctx, cancel := context.WithTimeout(context.Background(), longWait)
+	defer cancel()
+	s, err := c.NewStream(ctx, &CallHdr{Method: "/test.Bulk/Early"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-finished // the server has forgotten the stream; most of the response is queued
+	if err := s.Write(nil, nil, WriteOptions{Last: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the END_STREAM reach the server first
+	got, err := readMsg(s)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("response differs")
+	}
+	if _, err := readMsg(s); err != io.EOF {
+		t.Fatalf("after the response: %v, want io.EOF", err)
+	}
+	if st := s.Status(); st.Code() != codes.OK {
+		t.Fatalf("status %v, want OK", st)
+	}
+}
