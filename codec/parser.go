@@ -17,6 +17,11 @@ const (
 	// sends little of it costs little memory.
 	eagerReadSize = 64 << 10
 
+	// minDirectBody is the smallest body a Parser reads with a
+	// BodyReader's ReadBody; a smaller one is usually buffered whole
+	// already and is read with Read.
+	minDirectBody = 1 << 10
+
 	// maxTrustedHint is the most a Parser allocates at once on the word
 	// of a compressor's DecompressedSize, a size the peer wrote.
 	maxTrustedHint = 1 << 20
@@ -35,6 +40,25 @@ type ReadRequester interface {
 	RequestRead(n int)
 }
 
+// BodyReader is implemented by readers that can receive a message body
+// straight into the caller's buffer, as a transport stream does: its
+// connection reader copies each DATA payload from the socket's buffer to
+// the body's final place, and the caller wakes once, when the body is
+// complete. The Parser uses it for every body of more than a few bytes.
+type BodyReader interface {
+	// ReserveBody asks to allocate a body of n bytes before its bytes
+	// arrived. The Parser asks for bodies larger than eagerReadSize, to
+	// allocate them whole; the reader refuses when a peer has too many
+	// such bodies outstanding, and the Parser then grows its buffer as
+	// the bytes arrive. After true, ReadBody must follow.
+	ReserveBody(n int) bool
+	// ReadBody fills p with the next len(p) bytes. It returns
+	// io.ErrUnexpectedEOF when the reader ends first, or the reader's
+	// error; either way the bytes already in p are lost. It ends a
+	// reservation of ReserveBody.
+	ReadBody(p []byte) error
+}
+
 // decompressedSizer is the optional Compressor method that estimates the
 // decompressed size.
 type decompressedSizer interface {
@@ -46,6 +70,7 @@ type decompressedSizer interface {
 type Parser struct {
 	r     io.Reader
 	rr    ReadRequester // r, if it is one
+	br    BodyReader    // r, if it is one
 	hdr   [PrefixLen]byte
 	probe [1]byte      // reads one byte past a full buffer
 	in    bytes.Reader // the compressed bytes, for the decompressor
@@ -64,6 +89,7 @@ func NewParser(r io.Reader) *Parser {
 func (p *Parser) Reset(r io.Reader) {
 	p.r = r
 	p.rr, _ = r.(ReadRequester)
+	p.br, _ = r.(BodyReader)
 	p.compressed = false
 }
 
@@ -146,8 +172,21 @@ func (p *Parser) ReadMessage(maxRecv int, decomp Compressor) (data []byte, relea
 }
 
 // readBody reads the n bytes of a message body into a pooled buffer. It
-// allocates at most eagerReadSize ahead of the bytes that arrived.
+// allocates at most eagerReadSize ahead of the bytes that arrived, unless
+// a BodyReader reserved more.
 func (p *Parser) readBody(n int) (*buffer, error) {
+	if p.br != nil && n >= minDirectBody && (n <= eagerReadSize || p.br.ReserveBody(n)) {
+		buf := getBuffer(n)
+		buf.b = buf.b[:n]
+		if err := p.br.ReadBody(buf.b); err != nil {
+			buf.release()
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, errTruncated()
+			}
+			return nil, err
+		}
+		return buf, nil
+	}
 	buf := getBuffer(min(n, eagerReadSize))
 	for len(buf.b) < n {
 		if len(buf.b) == cap(buf.b) {

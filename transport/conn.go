@@ -33,6 +33,13 @@ const (
 	// the peer nothing).
 	maxEmptyDataFrames = 100
 
+	// bodyBudgetPerConn bounds the memory a peer can make a connection's
+	// readers allocate for message bodies it announced but has not sent:
+	// the most a connection lets in flight once BDP estimation has grown
+	// its windows all the way. Past it, bodies are allocated as their
+	// bytes arrive.
+	bodyBudgetPerConn = int64(flowcontrol.MaxBDPWindow)
+
 	// goAwayWriteTimeout bounds how long a connection that is closing with
 	// an error waits for loopy to write the GOAWAY before closing the socket.
 	goAwayWriteTimeout = time.Second
@@ -111,6 +118,11 @@ type http2Conn struct {
 	// streamWindow is the receive window of new streams; BDP grows it.
 	streamWindow atomic.Uint32
 
+	// bodyBudget is how many bytes of message bodies the connection's
+	// streams may still allocate before the bytes arrived (see
+	// stream.ReserveBody).
+	bodyBudget atomic.Int64
+
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
@@ -135,6 +147,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetMaxReadFrameSize(16384)
 	c.cb = controlbuf.NewBuffer()
+	c.bodyBudget.Store(bodyBudgetPerConn)
 	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = make(chan struct{})
@@ -455,14 +468,21 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 			return nil
 		}
 	}
-	// Copy the payload from the read buffer into the stream.
+	// Copy the payload from the read buffer into the stream, or straight
+	// into the message buffer its reader posted (bytes consumed at once,
+	// so refunded at once).
+	direct := 0
 	for rem := int(data); rem > 0; {
 		p, err := c.br.next(rem)
 		if err != nil {
 			return c.readError(err)
 		}
-		s.rb.write(p)
+		k, _ := s.rb.write(p)
+		direct += k
 		rem -= len(p)
+	}
+	if direct > 0 && !endStream {
+		s.refund(direct)
 	}
 	if pad > 0 {
 		if err := c.discard(int(pad)); err != nil {

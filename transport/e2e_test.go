@@ -411,15 +411,7 @@ func TestFailedDialReturnsNilTransport(t *testing.T) {
 func TestServerAnswersBeforeRequestEnds(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 1<<20)
 	finished := make(chan struct{})
-	cfg := ServerConfig{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10}
-	ts := newTestServer(t, cfg, func(s *ServerStream) {
-		defer close(finished)
-		if err := s.Write(frameMsg(len(msg)), msg, WriteOptions{}); err != nil {
-			t.Error(err)
-		}
-		s.WriteStatus(status.New(codes.OK, ""))
-	})
-	c := newTestClient(t, ts.addr(), ConnectOptions{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10})
+	c := newSmallWindowPair(t, msg, finished)
 	ctx, cancel := context.WithTimeout(context.Background(), longWait)
 	defer cancel()
 	s, err := c.NewStream(ctx, &CallHdr{Method: "/test.Bulk/Early"})

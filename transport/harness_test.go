@@ -149,6 +149,24 @@ func newTestClient(t testing.TB, addr string, opts ConnectOptions) *http2Client 
 	return c
 }
 
+// newSmallWindowPair starts a server whose handler answers every stream
+// with msg and status OK, without reading the request, and a client to
+// it, both with fixed 64 KiB windows so that msg crosses many window
+// updates. finished, if non-nil, is closed when a handler returns.
+func newSmallWindowPair(t testing.TB, msg []byte, finished chan struct{}) *http2Client {
+	cfg := ServerConfig{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10}
+	ts := newTestServer(t, cfg, func(s *ServerStream) {
+		if finished != nil {
+			defer close(finished)
+		}
+		if err := s.Write(frameMsg(len(msg)), msg, WriteOptions{}); err != nil {
+			t.Error(err)
+		}
+		s.WriteStatus(status.New(codes.OK, ""))
+	})
+	return newTestClient(t, ts.addr(), ConnectOptions{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10})
+}
+
 // frameMsg returns the 5-byte gRPC prefix for a message of n bytes.
 func frameMsg(n int) []byte {
 	p := make([]byte, 5)

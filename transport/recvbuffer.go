@@ -38,6 +38,11 @@ type recvBuffer struct {
 	unread int   // bytes not yet read
 	held   int   // bytes of memory held by chunks
 	err    error // once set, no more bytes arrive; returned after the unread bytes
+
+	// post is the rest of a reader's buffer waiting in readDirect: while
+	// it is set nothing is unread, and arriving bytes are copied into it
+	// rather than into chunks, until it is full.
+	post []byte
 }
 
 func (r *recvBuffer) init() {
@@ -47,13 +52,28 @@ func (r *recvBuffer) init() {
 	r.chunks = r.inline[:0]
 }
 
-// write copies p in, packing it after the bytes already held. It returns
-// false if the buffer is already closed (the bytes are dropped).
-func (r *recvBuffer) write(p []byte) bool {
+// write copies p in: into a buffer posted by readDirect first, then
+// packed after the bytes already held. It returns how many bytes went
+// into the posted buffer (they are consumed: the caller refunds them to
+// flow control) and false if the buffer is already closed (the bytes are
+// dropped).
+func (r *recvBuffer) write(p []byte) (direct int, ok bool) {
 	r.mu.Lock()
 	if r.err != nil {
 		r.mu.Unlock()
-		return false
+		return 0, false
+	}
+	if len(r.post) > 0 {
+		direct = copy(r.post, p)
+		r.post = r.post[direct:]
+		p = p[direct:]
+		if len(r.post) == 0 {
+			r.cond.Signal()
+		}
+		if len(p) == 0 {
+			r.mu.Unlock()
+			return direct, true
+		}
 	}
 	r.unread += len(p)
 	for len(p) > 0 {
@@ -70,7 +90,34 @@ func (r *recvBuffer) write(p []byte) bool {
 	}
 	r.cond.Signal()
 	r.mu.Unlock()
-	return true
+	return direct, true
+}
+
+// readDirect fills p: first with the unread bytes, then with bytes as they
+// arrive, which the reader goroutine copies straight into p (see write).
+// A large message thus takes one copy from the connection's read buffer
+// to its final place, and the reading goroutine wakes once, when p is
+// full. It returns how many bytes it copied from the chunks (the caller
+// refunds those; write reports the others) and the close error if the
+// buffer closed before p was full.
+func (r *recvBuffer) readDirect(p []byte) (fromChunks int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fromChunks, _, _ = r.readLocked(p)
+	if fromChunks == len(p) {
+		return fromChunks, nil
+	}
+	r.post = p[fromChunks:]
+	for len(r.post) > 0 && r.err == nil {
+		r.cond.Wait()
+	}
+	if len(r.post) > 0 {
+		// Closed first: write must not touch p once we return.
+		r.post = nil
+		return fromChunks, r.err
+	}
+	r.post = nil
+	return fromChunks, nil
 }
 
 // close records that no more bytes will come; readers get err once the
