@@ -36,8 +36,8 @@ type ServerConn interface {
 
 // RunServer runs the keepalive and connection management of one server
 // connection (gRPC A8, A9) until ctx is done or it closes the connection.
-// The transport starts it on its own goroutine and cancels ctx when the
-// connection closes.
+// StartServer does the same without a goroutine, and StartServerTimers
+// without a context (what the h2rpc transport uses).
 //
 //   - No active stream for p.MaxConnectionIdle (from c.IdleSince): c.Drain
 //     with DrainMaxIdle.
