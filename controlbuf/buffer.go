@@ -24,19 +24,21 @@ type Buffer struct {
 	err      error       // set by Finish; guarded by mu
 	sleeping bool        // Get waits on wake; guarded by mu
 	// throttle is non-nil while more than MaxQueuedControl control items
-	// are queued; it is closed when the count drops back. Guarded by mu.
+	// are queued; it is closed when the count drops back, or by Finish.
+	// Guarded by mu.
 	throttle chan struct{}
 
-	wake chan struct{} // one token: an item arrived for a waiting Get
-	done chan struct{} // closed by Finish
+	// wake holds one token: an item arrived for a waiting Get, or Finish
+	// was called. Get waits on this one channel only: every channel a
+	// goroutine blocks on in a select costs it a runtime record for as
+	// long as it waits, and loopy waits here for as long as its
+	// connection is idle.
+	wake chan struct{}
 }
 
 // NewBuffer returns an empty Buffer.
 func NewBuffer() *Buffer {
-	return &Buffer{
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
-	}
+	return &Buffer{wake: make(chan struct{}, 1)}
 }
 
 // Put queues it. After Finish it returns an error wrapping ErrClosed and
@@ -89,12 +91,8 @@ func (b *Buffer) Throttle() {
 	b.mu.Lock()
 	ch := b.throttle
 	b.mu.Unlock()
-	if ch == nil {
-		return
-	}
-	select {
-	case <-ch:
-	case <-b.done:
+	if ch != nil {
+		<-ch // closed when the queue shrinks, or by Finish
 	}
 }
 
@@ -127,10 +125,7 @@ func (b *Buffer) Get(block bool) (Item, error) {
 		}
 		b.sleeping = true
 		b.mu.Unlock()
-		select {
-		case <-b.wake:
-		case <-b.done:
-		}
+		<-b.wake // an item or Finish; the loop looks which
 	}
 }
 
@@ -165,8 +160,12 @@ func (b *Buffer) Finish(err error) {
 		close(b.throttle)
 		b.throttle = nil
 	}
-	close(b.done)
 	b.mu.Unlock()
+	// Wake a waiting Get; the token stays for a later one.
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 	for _, h := range orphans {
 		h.OnOrphaned(closeErr)
 	}

@@ -2,6 +2,7 @@ package controlbuf
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,6 +234,16 @@ func TestBufferFinish(t *testing.T) {
 		t.Fatalf("Len() after Finish = %d, %d", c, n)
 	}
 
+	// Finish must wake a Get that is already waiting.
+	for {
+		b2.mu.Lock()
+		waiting := b2.sleeping
+		b2.mu.Unlock()
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
 	b2.Finish(nil)
 	select {
 	case err := <-blocked:

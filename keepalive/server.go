@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,8 +36,8 @@ type ServerConn interface {
 
 // RunServer runs the keepalive and connection management of one server
 // connection (gRPC A8, A9) until ctx is done or it closes the connection.
-// The transport starts it on its own goroutine and cancels ctx when the
-// connection closes.
+// StartServer does the same without a goroutine, and StartServerTimers
+// without a context (what the h2rpc transport uses).
 //
 //   - No active stream for p.MaxConnectionIdle (from c.IdleSince): c.Drain
 //     with DrainMaxIdle.
@@ -62,38 +63,88 @@ func RunServer(ctx context.Context, p ServerParameters, act *Activity, c ServerC
 // for a keepalive timeout or the connection age. No method of c is called
 // after that.
 func StartServer(ctx context.Context, p ServerParameters, act *Activity, c ServerConn) <-chan struct{} {
+	if ctx.Err() != nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	st := StartServerTimers(p, act, c)
+	st.loop.mu.Lock()
+	st.loop.ctx = ctx // no step runs once ctx is done
+	st.loop.mu.Unlock()
+	// stop runs on a goroutine of its own, so it may wait for a step in
+	// progress (which may itself have ended ctx).
+	context.AfterFunc(ctx, st.stop)
+	return st.Done()
+}
+
+// ServerTimers is the keepalive and connection management of one server
+// connection, run in timer callbacks (see RunServer for what it does).
+// Unlike StartServer it watches no context: the connection calls Stop when
+// it closes, which spares an idle connection the context's bookkeeping.
+type ServerTimers struct {
+	loop serverLoop
+}
+
+// StartServerTimers starts the work for c; it returns at once. The
+// connection must call Stop when it closes (unless Done is closed already:
+// c was closed for a keepalive timeout or the connection age).
+func StartServerTimers(p ServerParameters, act *Activity, c ServerConn) *ServerTimers {
 	p = p.Effective()
-	s := &serverLoop{
-		p:    p,
-		c:    c,
-		pg:   pinger{time: p.Time, timeout: p.Timeout, act: act},
-		age:  jitterAge(p.MaxConnectionAge),
-		done: make(chan struct{}),
+	st := &ServerTimers{}
+	s := &st.loop
+	*s = serverLoop{
+		p:   p,
+		c:   c,
+		pg:  pinger{time: p.Time, timeout: p.Timeout, act: act},
+		age: jitterAge(p.MaxConnectionAge),
 	}
 	s.start = nanotime()
 	s.pg.start = s.start
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ctx.Err() != nil {
-		s.finishLocked()
-		return s.done
-	}
 	wait, done := s.step(s.start)
 	if done {
 		s.finishLocked()
-		return s.done
+		return st
 	}
-	s.ctx = ctx
 	s.timer = time.AfterFunc(wait, s.fire)
-	// When ctx ends, stop; this runs on a goroutine of its own, so it may
-	// wait for a step in progress (which may itself have ended ctx).
-	context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+	return st
+}
+
+// Stop ends the work. It does not wait: it may be called from a method of
+// c that the work itself called (Close). Done is closed once no method of
+// c runs or will run.
+func (st *ServerTimers) Stop() {
+	if !st.loop.stopping.Swap(true) {
+		go st.stop()
+	}
+}
+
+func (st *ServerTimers) stop() {
+	s := &st.loop
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
 		s.timer.Stop()
-		s.finishLocked()
-	})
+	}
+	s.finishLocked()
+}
+
+// Done is closed when the work is over: after Stop, or once c was closed
+// for a keepalive timeout or the connection age.
+func (st *ServerTimers) Done() <-chan struct{} {
+	s := &st.loop
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		// Made on demand: a connection waits only once it closed.
+		s.done = make(chan struct{})
+		if s.finished {
+			close(s.done)
+		}
+	}
 	return s.done
 }
 
@@ -101,7 +152,7 @@ func StartServer(ctx context.Context, p ServerParameters, act *Activity, c Serve
 func (s *serverLoop) fire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.finished || s.ctx.Err() != nil {
+	if s.finished || s.stopping.Load() || (s.ctx != nil && s.ctx.Err() != nil) {
 		return
 	}
 	wait, done := s.step(nanotime())
@@ -116,17 +167,20 @@ func (s *serverLoop) fire() {
 func (s *serverLoop) finishLocked() {
 	if !s.finished {
 		s.finished = true
-		close(s.done)
+		if s.done != nil {
+			close(s.done)
+		}
 	}
 }
 
 // serverLoop is the state of one RunServer.
 type serverLoop struct {
-	mu       sync.Mutex // held while a step runs
-	ctx      context.Context
+	mu       sync.Mutex      // held while a step runs
+	stopping atomic.Bool     // Stop was called: no step runs any more
+	ctx      context.Context // StartServer: no step runs once it is done
 	timer    *time.Timer
-	done     chan struct{}
-	finished bool // done is closed; guarded by mu
+	done     chan struct{} // made by Done, closed when finished; guarded by mu
+	finished bool          // the work is over; guarded by mu
 
 	p     ServerParameters // effective
 	c     ServerConn

@@ -295,3 +295,68 @@ func TestStartServerRunsNoGoroutineWhileIdle(t *testing.T) {
 		t.Fatal("an idle, default-configured connection was pinged, drained or closed")
 	}
 }
+
+func TestServerTimersStop(t *testing.T) {
+	var act Activity
+	c := newFakeServerConn()
+	st := StartServerTimers(ServerParameters{}, &act, c)
+	select {
+	case <-st.Done():
+		t.Fatal("done before Stop")
+	case <-time.After(shortTimeout):
+	}
+	st.Stop()
+	st.Stop() // a second Stop does nothing
+	select {
+	case <-st.Done():
+	case <-time.After(longTimeout):
+		t.Fatal("done not closed after Stop")
+	}
+	if c.pings.Load() != 0 || len(c.drained) != 0 || len(c.closed) != 0 {
+		t.Fatal("an idle, default-configured connection was pinged, drained or closed")
+	}
+}
+
+// stoppingServerConn stops the timers from Close, as a server connection
+// does when keepalive closes it.
+type stoppingServerConn struct {
+	*fakeServerConn
+	st atomic.Pointer[ServerTimers]
+}
+
+func (c *stoppingServerConn) Close(err error) {
+	for c.st.Load() == nil {
+		runtime.Gosched() // Close may come before StartServerTimers returned
+	}
+	c.st.Load().Stop()
+	c.fakeServerConn.Close(err)
+}
+
+func TestServerTimersStopFromClose(t *testing.T) {
+	// The ping is never acknowledged: the timers close the connection,
+	// whose Close calls Stop from inside the step. That must not deadlock,
+	// and no method may be called once Done is closed.
+	p := ServerParameters{Time: 10 * time.Millisecond, Timeout: 10 * time.Millisecond}
+	setMinimums(t, time.Millisecond, time.Millisecond)
+	var act Activity
+	c := &stoppingServerConn{fakeServerConn: newFakeServerConn()}
+	c.st.Store(StartServerTimers(p, &act, c))
+	select {
+	case err := <-c.closed:
+		if !errors.Is(err, ErrKeepaliveTimeout) {
+			t.Fatalf("Close(%v), want ErrKeepaliveTimeout", err)
+		}
+	case <-time.After(longTimeout):
+		t.Fatal("silent connection not closed")
+	}
+	select {
+	case <-c.st.Load().Done():
+	case <-time.After(longTimeout):
+		t.Fatal("done not closed after Close")
+	}
+	pings := c.pings.Load()
+	time.Sleep(5 * p.Time)
+	if got := c.pings.Load(); got != pings {
+		t.Errorf("%d pings after Done, want none", got-pings)
+	}
+}

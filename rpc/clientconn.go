@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,16 +67,15 @@ type ClientConn struct {
 	unaryInt  UnaryClientInterceptor
 	streamInt StreamClientInterceptor
 
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg sync.WaitGroup // the connect loop
 
 	mu         sync.Mutex
 	state      State
-	cur        transport.ClientTransport // while Ready
-	transports map[transport.ClientTransport]struct{}
+	cur        transport.ClientTransport   // while Ready
+	transports []transport.ClientTransport // not closed yet; usually one
+	cancelDial context.CancelFunc          // while a dial is in progress
 	lastErr    error
-	changed    chan struct{} // closed and replaced at each state change
+	changed    chan struct{} // made by a waiter, closed and cleared at each state change
 	keepalive  keepalive.ClientParameters
 }
 
@@ -85,10 +85,8 @@ type ClientConn struct {
 // "unix:///absolute/path" for a Unix socket.
 func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	cc := &ClientConn{
-		target:     target,
-		dopts:      defaultDialOptions(),
-		transports: make(map[transport.ClientTransport]struct{}),
-		changed:    make(chan struct{}),
+		target: target,
+		dopts:  defaultDialOptions(),
 	}
 	for _, o := range opts {
 		o.apply(&cc.dopts)
@@ -101,7 +99,6 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	cc.keepalive = cc.dopts.keepalive
 	cc.unaryInt = chainUnaryClient(cc.dopts.unaryInts)
 	cc.streamInt = chainStreamClient(cc.dopts.streamInts)
-	cc.ctx, cc.cancel = context.WithCancel(context.Background())
 	return cc, nil
 }
 
@@ -142,7 +139,7 @@ func (cc *ClientConn) WaitForStateChange(ctx context.Context, from State) bool {
 			cc.mu.Unlock()
 			return true
 		}
-		ch := cc.changed
+		ch := cc.changedLocked()
 		cc.mu.Unlock()
 		select {
 		case <-ch:
@@ -167,8 +164,20 @@ func (cc *ClientConn) setStateLocked(s State) {
 		return
 	}
 	cc.state = s
-	close(cc.changed)
-	cc.changed = make(chan struct{})
+	if cc.changed != nil {
+		close(cc.changed)
+		cc.changed = nil
+	}
+}
+
+// changedLocked returns a channel closed at the next state change. It is
+// made on demand: most channels are never waited on while idle. Caller
+// holds cc.mu.
+func (cc *ClientConn) changedLocked() <-chan struct{} {
+	if cc.changed == nil {
+		cc.changed = make(chan struct{})
+	}
+	return cc.changed
 }
 
 // connectLocked starts the connect loop. Caller holds cc.mu.
@@ -200,7 +209,7 @@ func (cc *ClientConn) transport(ctx context.Context, waitForReady bool) (transpo
 				return nil, status.Errorf(codes.Unavailable, "rpc: connection to %s failed: %v", cc.target, err)
 			}
 		}
-		ch := cc.changed
+		ch := cc.changedLocked()
 		cc.mu.Unlock()
 		select {
 		case <-ch:
@@ -228,24 +237,26 @@ func (cc *ClientConn) connectLoop() {
 		}
 		if err == nil {
 			cc.cur = t
-			cc.transports[t] = struct{}{}
+			cc.transports = append(cc.transports, t)
 			cc.setStateLocked(Ready)
-			cc.wg.Add(1)
-			go cc.monitor(t)
 			cc.mu.Unlock()
+			// Callbacks, not a goroutine per connection waiting on
+			// GoAway and Done: an idle channel stays cheap.
+			t.Watch(func() { cc.goneAway(t) }, func() { cc.transportClosed(t) })
 			return
 		}
 		cc.lastErr = err
 		cc.setStateLocked(TransientFailure)
+		// While we wait, only Close changes the state (to Shutdown).
+		changed := cc.changedLocked()
 		cc.mu.Unlock()
 		cc.dopts.logger.Debug("rpc: connection attempt failed", "target", cc.target, "err", err, "retry_in", wait-time.Since(start))
 
 		timer := time.NewTimer(wait - time.Since(start))
 		select {
 		case <-timer.C:
-		case <-cc.ctx.Done():
+		case <-changed:
 			timer.Stop()
-			return
 		}
 		cc.mu.Lock()
 		if cc.state == Shutdown {
@@ -258,11 +269,25 @@ func (cc *ClientConn) connectLoop() {
 }
 
 func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, error) {
-	ctx, cancel := context.WithTimeout(cc.ctx, timeout)
+	// Not derived from a context of the channel: a context derived from
+	// another leaves a map behind in its parent for good, which every
+	// idle channel would carry. Close cancels the dial through
+	// cc.cancelDial instead.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cc.mu.Lock()
+	if cc.state == Shutdown {
+		cancel()
+	} else {
+		cc.cancelDial = cancel
+	}
 	kp := cc.keepalive
 	cc.mu.Unlock()
+	defer func() {
+		cc.mu.Lock()
+		cc.cancelDial = nil
+		cc.mu.Unlock()
+	}()
 	dialer := cc.dopts.dialer
 	if dialer == nil && cc.network != "tcp" {
 		network := cc.network
@@ -293,15 +318,10 @@ func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, er
 	})
 }
 
-// monitor watches a ready transport: on GOAWAY or failure the channel goes
-// idle (the next RPC reconnects) while the old connection finishes its
-// streams.
-func (cc *ClientConn) monitor(t transport.ClientTransport) {
-	defer cc.wg.Done()
-	select {
-	case <-t.GoAway():
-	case <-t.Done():
-	}
+// goneAway runs once when a ready transport stops taking new streams (it
+// got GOAWAY or it failed): the channel goes idle (the next RPC
+// reconnects) while the old connection finishes its streams.
+func (cc *ClientConn) goneAway(t transport.ClientTransport) {
 	reason, debug := t.GoAwayReason()
 	cc.mu.Lock()
 	if reason == transport.GoAwayTooManyPings {
@@ -318,9 +338,14 @@ func (cc *ClientConn) monitor(t transport.ClientTransport) {
 	}
 	cc.mu.Unlock()
 	t.GracefulClose()
-	<-t.Done()
+}
+
+// transportClosed runs once when a transport has closed.
+func (cc *ClientConn) transportClosed(t transport.ClientTransport) {
 	cc.mu.Lock()
-	delete(cc.transports, t)
+	if i := slices.Index(cc.transports, t); i >= 0 {
+		cc.transports = slices.Delete(cc.transports, i, i+1)
+	}
 	cc.mu.Unlock()
 }
 
@@ -346,11 +371,10 @@ func (cc *ClientConn) Close() error {
 		return errors.New("rpc: ClientConn already closed")
 	}
 	cc.setStateLocked(Shutdown)
-	cc.cancel()
-	ts := make([]transport.ClientTransport, 0, len(cc.transports))
-	for t := range cc.transports {
-		ts = append(ts, t)
+	if cc.cancelDial != nil {
+		cc.cancelDial()
 	}
+	ts := slices.Clone(cc.transports)
 	cc.cur = nil
 	cc.mu.Unlock()
 	for _, t := range ts {

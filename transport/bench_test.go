@@ -115,7 +115,7 @@ var typicalRequest = []hpack.HeaderField{
 
 // headersFrame encodes fields with enc as one HEADERS frame on stream 1
 // and reads it back with a framer.
-func headersFrame(b *testing.B, enc *hpack.Encoder, encBuf *bytes.Buffer) *http2.HeadersFrame {
+func headersFrame(b testing.TB, enc *hpack.Encoder, encBuf *bytes.Buffer) *http2.HeadersFrame {
 	b.Helper()
 	encBuf.Reset()
 	for _, f := range typicalRequest {

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +67,9 @@ type sideHandler interface {
 	maxStreamID() uint32
 	// closeAllStreams fails every stream once the connection is gone.
 	closeAllStreams(err error)
+	// closed runs once after the connection closed (Done is closed),
+	// outside close, so it may call close again.
+	closed()
 }
 
 // connConfig is what both sides configure the same way.
@@ -123,16 +125,14 @@ type http2Conn struct {
 	// stream.ReserveBody).
 	bodyBudget atomic.Int64
 
-	ctx    context.Context // cancelled when the connection closes
-	cancel context.CancelFunc
-
-	done      chan struct{} // closed when the connection is closed
-	loopyDone chan struct{}
+	closing   atomic.Bool // close has begun
+	done      event       // the connection is closed
+	loopyDone event       // loopy returned
 	closeOnce sync.Once
 	closeErr  error // set before done is closed
 
 	mu      sync.Mutex
-	streams map[uint32]*stream
+	streams streamMap
 
 	sawSettings bool // reader only: the peer's first SETTINGS arrived
 	emptyData   int  // reader only: empty DATA frames in a row
@@ -149,10 +149,6 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.cb = controlbuf.NewBuffer()
 	c.bodyBudget.Store(bodyBudgetPerConn)
 	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.done = make(chan struct{})
-	c.loopyDone = make(chan struct{})
-	c.streams = make(map[uint32]*stream)
 
 	sw, cw := cfg.streamWindow, cfg.connWindow
 	dynamic := sw == 0 && cw == 0
@@ -205,7 +201,7 @@ func (c *http2Conn) initialSettings(extra ...http2.Setting) ([]http2.Setting, ui
 // startLoopy runs the writer goroutine.
 func (c *http2Conn) startLoopy() {
 	go func() {
-		defer close(c.loopyDone)
+		defer c.loopyDone.fire()
 		err := c.loopy.Run()
 		if errors.Is(err, controlbuf.ErrDrained) {
 			c.close(fmt.Errorf("%w: drained", ErrConnClosing))
@@ -231,7 +227,7 @@ func (c *http2Conn) startLoopy() {
 // connection WINDOW_UPDATE.
 func (c *http2Conn) growWindow(n uint32) {
 	c.mu.Lock()
-	for _, s := range c.streams {
+	for _, s := range c.streams.all() {
 		s.fc.RaiseLimit(n)
 	}
 	c.streamWindow.Store(n)
@@ -245,7 +241,7 @@ func (c *http2Conn) growWindow(n uint32) {
 // lookup finds an open stream.
 func (c *http2Conn) lookup(id uint32) *stream {
 	c.mu.Lock()
-	s := c.streams[id]
+	s := c.streams.get(id)
 	c.mu.Unlock()
 	return s
 }
@@ -253,7 +249,7 @@ func (c *http2Conn) lookup(id uint32) *stream {
 // activeStreams counts open streams.
 func (c *http2Conn) activeStreams() int {
 	c.mu.Lock()
-	n := len(c.streams)
+	n := c.streams.len()
 	c.mu.Unlock()
 	return n
 }
@@ -328,13 +324,13 @@ func (c *http2Conn) handleFrame(f http2.Frame) error {
 		if err != nil || !done {
 			return err
 		}
-		return c.side.operateHeaders(c.hb)
+		return c.operateHeaders()
 	case *http2.ContinuationFrame:
 		done, err := c.hb.continuation(f)
 		if err != nil || !done {
 			return err
 		}
-		return c.side.operateHeaders(c.hb)
+		return c.operateHeaders()
 	case *http2.RSTStreamFrame:
 		return c.handleRSTStream(f)
 	case *http2.SettingsFrame:
@@ -361,6 +357,14 @@ func (c *http2Conn) handleFrame(f http2.Frame) error {
 		// uses; unknown frame types must be ignored (RFC 9113 §4.1).
 		return nil
 	}
+}
+
+// operateHeaders hands a finished header block to the side, then lets go
+// of its fields.
+func (c *http2Conn) operateHeaders() error {
+	err := c.side.operateHeaders(c.hb)
+	c.hb.release()
+	return err
 }
 
 func (c *http2Conn) handleRSTStream(f *http2.RSTStreamFrame) error {
@@ -538,7 +542,7 @@ func (c *http2Conn) fatal(err error) {
 		})
 		t := time.NewTimer(goAwayWriteTimeout)
 		select {
-		case <-c.loopyDone:
+		case <-c.loopyDone.wait():
 			c.linger()
 		case <-t.C:
 		}
@@ -564,30 +568,33 @@ func (c *http2Conn) linger() {
 
 // close closes the connection at once; the first error wins.
 func (c *http2Conn) close(err error) {
+	first := false
 	c.closeOnce.Do(func() {
+		first = true
 		if err == nil {
 			err = ErrConnClosing
 		}
 		c.closeErr = err
-		c.cancel()
+		c.closing.Store(true)
 		c.cb.Finish(fmt.Errorf("%w: %w", ErrConnClosing, err))
 		c.conn.Close()
 		c.side.closeAllStreams(err)
-		close(c.done)
+		c.done.fire()
 	})
+	if first {
+		c.side.closed()
+	}
 }
 
 // Done is closed when the connection is closed.
-func (c *http2Conn) Done() <-chan struct{} { return c.done }
+func (c *http2Conn) Done() <-chan struct{} { return c.done.wait() }
 
 // Err reports why the connection closed, once Done is closed.
 func (c *http2Conn) Err() error {
-	select {
-	case <-c.done:
+	if c.done.hasFired() {
 		return c.closeErr
-	default:
-		return nil
 	}
+	return nil
 }
 
 // RemoteAddr is the peer's address.

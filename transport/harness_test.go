@@ -139,7 +139,7 @@ func newTestClient(t testing.TB, addr string, opts ConnectOptions) *http2Client 
 	t.Cleanup(func() {
 		c.Close(nil)
 		<-c.Done()
-		<-c.loopyDone
+		<-c.loopyDone.wait()
 		if c.kpDone != nil {
 			// Tests may change keepalive's minimums, which the
 			// keepalive goroutine reads.

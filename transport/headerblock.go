@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -31,11 +32,25 @@ const (
 	minFragment = 1024
 )
 
+// Decoded fields are collected in a slice taken from fieldsPool when a
+// block starts and given back once the block was handled, so a connection
+// holds none between blocks; a slice that grew beyond maxPooledFields
+// fields is left to the garbage collector.
+const (
+	pooledFields    = 16
+	maxPooledFields = 256
+)
+
+var fieldsPool = sync.Pool{New: func() any {
+	s := make([]hpack.HeaderField, 0, pooledFields)
+	return &s
+}}
+
 // errHeaderListTooLarge marks a header block whose decoded size passed the limit.
 var errHeaderListTooLarge = errors.New("transport: header list exceeds the size limit")
 
 // headerBlock decodes one header block at a time. It belongs to the reader
-// goroutine; the decoded fields are valid until the next block starts.
+// goroutine; the decoded fields are valid until release.
 type headerBlock struct {
 	dec   *hpack.Decoder
 	limit uint32 // decoded list size limit
@@ -44,10 +59,11 @@ type headerBlock struct {
 	active     bool
 	streamID   uint32
 	endStream  bool
-	fields     []hpack.HeaderField // reused between blocks
-	size       uint32              // decoded size so far
-	encoded    int                 // encoded bytes so far
-	frames     int                 // frames so far
+	fields     []hpack.HeaderField // from fieldsPool, while a block is read
+	pooled     *[]hpack.HeaderField
+	size       uint32 // decoded size so far
+	encoded    int    // encoded bytes so far
+	frames     int    // frames so far
 	tooLarge   bool
 	invalid    error // first malformed field
 	sawRegular bool
@@ -135,7 +151,10 @@ func (b *headerBlock) start(f *http2.HeadersFrame) (done bool, err error) {
 	b.active = true
 	b.streamID = f.StreamID
 	b.endStream = f.StreamEnded()
-	b.fields = b.fields[:0]
+	if b.pooled == nil {
+		b.pooled = fieldsPool.Get().(*[]hpack.HeaderField)
+	}
+	b.fields = (*b.pooled)[:0]
 	b.size, b.encoded, b.frames = 0, 0, 0
 	b.tooLarge, b.invalid, b.sawRegular = false, nil, false
 	b.dec.SetEmitEnabled(true)
@@ -177,6 +196,20 @@ func (b *headerBlock) add(frag []byte, end bool) (bool, error) {
 		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "truncated hpack block", Err: err}
 	}
 	return true, nil
+}
+
+// release gives the fields back to the pool once the finished block was
+// handled; they must not be used after.
+func (b *headerBlock) release() {
+	if b.pooled == nil {
+		return
+	}
+	if cap(b.fields) <= maxPooledFields {
+		clear(b.fields[:cap(b.fields)]) // the pool must not keep strings alive
+		*b.pooled = b.fields[:0]
+		fieldsPool.Put(b.pooled)
+	}
+	b.pooled, b.fields = nil, nil
 }
 
 // blockError reports a stream-level problem with the finished block:

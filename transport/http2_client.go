@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,13 +59,16 @@ type http2Client struct {
 
 	lastStreamID atomic.Uint32 // largest stream id loopy assigned
 
-	goAwayCh     chan struct{}
-	goAwayOnce   sync.Once
-	draining     bool // guarded by mu: GOAWAY received or GracefulClose called
+	goAway       event // GOAWAY received
+	draining     bool  // guarded by mu: GOAWAY received or GracefulClose called
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
 	kpDone       chan struct{} // closed when the keepalive goroutine ends; nil without one
+
+	// Watch's callbacks and the events they wait for; guarded by mu.
+	onGoAway, onClosed func()
+	wentAway, wasShut  bool // GOAWAY or close happened; close happened
 }
 
 // NewClientTransport dials addr and sets up an HTTP/2 client connection.
@@ -118,7 +120,6 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	t := &http2Client{
 		scheme:    scheme,
 		authority: opts.Authority,
-		goAwayCh:  make(chan struct{}),
 	}
 	if t.authority == "" {
 		t.authority = addr
@@ -147,7 +148,7 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	go t.reader()
 	if kp := opts.Keepalive.Effective(); kp.Time != keepalive.Infinity {
 		var kctx context.Context
-		kctx, t.kpCancel = context.WithCancel(t.ctx)
+		kctx, t.kpCancel = context.WithCancel(context.Background())
 		t.kpDone = make(chan struct{})
 		go func() {
 			defer close(t.kpDone)
@@ -172,13 +173,61 @@ func (t *http2Client) reader() {
 }
 
 // GoAway is closed when the server sends GOAWAY.
-func (t *http2Client) GoAway() <-chan struct{} { return t.goAwayCh }
+func (t *http2Client) GoAway() <-chan struct{} { return t.goAway.wait() }
 
 // GoAwayReason reports the reason of the server's GOAWAY.
 func (t *http2Client) GoAwayReason() (GoAwayReason, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.goAwayReason, t.goAwayDebug
+}
+
+// Watch registers goAway and closed, each called once: goAway when the
+// connection stops taking new streams for good (the server sent GOAWAY,
+// or the connection closed), closed once the connection has closed (Done
+// is closed). They run on the goroutine that saw the event, with no lock
+// held, so they may call the transport (GracefulClose, Close). An event
+// that happened before Watch calls its function at once. Watch may be
+// called once per transport.
+func (t *http2Client) Watch(goAway, closed func()) {
+	t.mu.Lock()
+	wentAway, wasShut := t.wentAway, t.wasShut
+	if !wentAway {
+		t.onGoAway = goAway
+	}
+	if !wasShut {
+		t.onClosed = closed
+	}
+	t.mu.Unlock()
+	if wentAway {
+		goAway()
+	}
+	if wasShut {
+		closed()
+	}
+}
+
+// fireGoAway calls Watch's goAway, once.
+func (t *http2Client) fireGoAway() {
+	t.mu.Lock()
+	f := t.onGoAway
+	t.onGoAway, t.wentAway = nil, true
+	t.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// closed calls Watch's functions that are still due.
+func (t *http2Client) closed() {
+	t.fireGoAway()
+	t.mu.Lock()
+	f := t.onClosed
+	t.onClosed, t.wasShut = nil, true
+	t.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // Close closes the connection at once; open streams fail.
@@ -193,7 +242,7 @@ func (t *http2Client) Close(err error) {
 func (t *http2Client) GracefulClose() {
 	t.mu.Lock()
 	t.draining = true
-	n := len(t.streams)
+	n := t.streams.len()
 	t.mu.Unlock()
 	if n == 0 {
 		t.close(fmt.Errorf("%w: closed gracefully", ErrConnClosing))
@@ -321,7 +370,7 @@ func (s *ClientStream) initStream(id uint32) error {
 	// raised only the streams in the map, and the server gives this one
 	// the window of our latest SETTINGS.
 	s.fc.RaiseLimit(t.streamWindow.Load())
-	t.streams[id] = &s.stream
+	t.streams.set(id, &s.stream)
 	t.lastStreamID.Store(id)
 	t.act.StreamStarted()
 	return nil
@@ -464,10 +513,10 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	s.st = st
 	t := s.t
 	t.mu.Lock()
-	if id := s.id.Load(); id != 0 && t.streams[id] == &s.stream {
-		delete(t.streams, id)
+	if id := s.id.Load(); id != 0 && t.streams.get(id) == &s.stream {
+		t.streams.delete(id)
 	}
-	left, draining := len(t.streams), t.draining
+	left, draining := t.streams.len(), t.draining
 	t.mu.Unlock()
 	s.cleanup = controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
@@ -479,7 +528,7 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	} else {
 		s.rb.abort(st.Err())
 	}
-	if draining && left == 0 && t.ctx.Err() == nil {
+	if draining && left == 0 && !t.closing.Load() {
 		t.close(fmt.Errorf("%w: drained", ErrConnClosing))
 	}
 }
@@ -569,13 +618,14 @@ func (t *http2Client) handleGoAway(f *http2.GoAwayFrame) error {
 	}
 	t.goAwayDebug = debug
 	var refused []*ClientStream
-	for id, sp := range t.streams {
+	for id, sp := range t.streams.all() {
 		if id > f.LastStreamID {
 			refused = append(refused, sp.cs)
 		}
 	}
 	t.mu.Unlock()
-	t.goAwayOnce.Do(func() { close(t.goAwayCh) })
+	t.goAway.fire()
+	t.fireGoAway()
 	if f.ErrCode != http2.ErrCodeNo {
 		t.logger.Info("h2rpc: server sent GOAWAY", "code", f.ErrCode, "debug", debug, "remote", t.RemoteAddr())
 	}
@@ -601,8 +651,8 @@ func (t *http2Client) handlePing(f *http2.PingFrame) error {
 func (t *http2Client) closeAllStreams(err error) {
 	t.mu.Lock()
 	t.draining = true
-	ss := make([]*ClientStream, 0, len(t.streams))
-	for _, sp := range t.streams {
+	ss := make([]*ClientStream, 0, t.streams.len())
+	for _, sp := range t.streams.all() {
 		ss = append(ss, sp.cs)
 	}
 	t.mu.Unlock()

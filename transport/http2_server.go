@@ -75,8 +75,8 @@ type http2Server struct {
 	goAwayID   uint32 // guarded by mu: last stream id of the final GOAWAY
 	drainOnce  sync.Once
 	drainDebug string
-	idleSince  atomic.Int64    // unix nanos when the last stream closed
-	kpDone     <-chan struct{} // closed when keepalive work ends; nil without keepalive
+	idleSince  atomic.Int64            // unix nanos when the last stream closed
+	kp         *keepalive.ServerTimers // guarded by mu; nil without keepalive
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -138,7 +138,15 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	t.startLoopy()
 	if kp := cfg.Keepalive.Effective(); kp.MaxConnectionIdle != keepalive.Infinity || kp.MaxConnectionAge != keepalive.Infinity || kp.Time != keepalive.Infinity {
 		// Timers, not a goroutine: an idle connection stays cheap.
-		t.kpDone = keepalive.StartServer(t.ctx, kp, &t.act, serverKeepalive{t})
+		// closeAllStreams stops them; if the connection closed already
+		// (loopy failed), it found none to stop.
+		timers := keepalive.StartServerTimers(kp, &t.act, serverKeepalive{t})
+		t.mu.Lock()
+		t.kp = timers
+		t.mu.Unlock()
+		if t.closing.Load() {
+			timers.Stop()
+		}
 	}
 	return t, nil
 }
@@ -166,9 +174,12 @@ func (t *http2Server) HandleStreams(ctx context.Context, handle func(*ServerStre
 	t.handleCtx = ctx
 	err := t.readLoop()
 	t.fatal(err)
-	<-t.loopyDone
-	if t.kpDone != nil {
-		<-t.kpDone
+	<-t.loopyDone.wait()
+	t.mu.Lock()
+	kp := t.kp
+	t.mu.Unlock()
+	if kp != nil {
+		<-kp.Done()
 	}
 }
 
@@ -477,8 +488,8 @@ func (s *ServerStream) finish(readErr error, trailers []hpack.HeaderField, rst b
 	s.rb.abort(readErr)
 	t := s.t
 	t.mu.Lock()
-	delete(t.streams, s.id.Load())
-	if len(t.streams) == 0 {
+	t.streams.delete(s.id.Load())
+	if t.streams.len() == 0 {
 		t.idleSince.Store(time.Now().UnixNano())
 	}
 	t.mu.Unlock()
@@ -518,16 +529,22 @@ func (t *http2Server) recvEndStream(sp *stream) {
 
 func (t *http2Server) closeAllStreams(err error) {
 	t.mu.Lock()
-	ss := make([]*ServerStream, 0, len(t.streams))
-	for _, sp := range t.streams {
+	ss := make([]*ServerStream, 0, t.streams.len())
+	for _, sp := range t.streams.all() {
 		ss = append(ss, sp.ss)
 	}
+	kp := t.kp
 	t.mu.Unlock()
+	if kp != nil {
+		kp.Stop()
+	}
 	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
 	for _, s := range ss {
 		s.reset(st, false, 0)
 	}
 }
+
+func (t *http2Server) closed() {}
 
 // requestHeaders collects the gRPC request headers of a new stream.
 type requestHeaders struct {
@@ -617,7 +634,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	t.mu.Lock()
 	ignore := t.draining && id > t.goAwayID
-	open := uint32(len(t.streams))
+	open := uint32(t.streams.len())
 	t.mu.Unlock()
 	if ignore {
 		// RFC 9113 §6.8: streams above our GOAWAY's last id are ignored.
@@ -685,8 +702,12 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	// stream limit; reading stops until one finishes.
 	select {
 	case t.slots <- struct{}{}:
-	case <-t.done:
-		return ErrConnClosing
+	default:
+		select {
+		case t.slots <- struct{}{}:
+		case <-t.done.wait():
+			return ErrConnClosing
+		}
 	}
 
 	s := &ServerStream{
@@ -718,7 +739,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	s.ls = controlbuf.NewServerStream(id, &s.wq)
 
 	t.mu.Lock()
-	t.streams[id] = &s.stream
+	t.streams.set(id, &s.stream)
 	t.mu.Unlock()
 	s.register = controlbuf.RegisterStream{Stream: s.ls}
 	t.cb.Put(&s.register)

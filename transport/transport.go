@@ -116,6 +116,12 @@ type ClientTransport interface {
 	GoAway() <-chan struct{}
 	// GoAwayReason reports the reason of the peer's GOAWAY and its debug data.
 	GoAwayReason() (GoAwayReason, string)
+	// Watch registers goAway, called once when the connection stops
+	// taking new streams for good (GOAWAY received or the connection
+	// closed), and closed, called once after the connection closed. An
+	// event that already happened calls its function at once. Unlike
+	// waiting on GoAway and Done, it needs no goroutine per connection.
+	Watch(goAway, closed func())
 	// Err reports why the connection closed, once Done is closed.
 	Err() error
 	// RemoteAddr is the peer's address.

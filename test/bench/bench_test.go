@@ -116,3 +116,26 @@ func TestPick(t *testing.T) {
 		t.Error("pickSystems(grpc) did not fail")
 	}
 }
+
+// TestMemProfile checks that -memprofile writes a heap profile, both with
+// idle-conn (taken while its connections are open) and without.
+func TestMemProfile(t *testing.T) {
+	for _, wl := range []string{"idle-conn", "allocs"} {
+		t.Run(wl, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "heap.out")
+			var stdout, stderr bytes.Buffer
+			args := []string{"-short", "-conns", "5", "-workloads", wl, "-systems", sysH2RPC, "-memprofile", file}
+			if err := run(args, &stdout, &stderr); err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A profile is a gzipped protocol buffer.
+			if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Fatalf("%s is not a gzipped profile (%d bytes)", file, len(b))
+			}
+		})
+	}
+}

@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		out        = fs.String("out", "", "also write the results as JSON to this file")
 		commit     = fs.String("commit", "", "commit to record (default: git rev-parse --short HEAD, +dirty if the tree has changes)")
 		cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+		memprofile = fs.String("memprofile", "", "write a heap profile to this file at the end of the run (with idle-conn: while the last idle-conn run's connections are open)")
+		memrate    = fs.Int("memprofilerate", 0, "with -memprofile, set runtime.MemProfileRate (1: every allocation; 0: the runtime's default)")
 		list       = fs.Bool("list", false, "list the workloads and exit")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +105,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	if *memprofile != "" {
+		if *memrate > 0 {
+			runtime.MemProfileRate = *memrate
+		}
+		// idle-conn takes its snapshot while its connections are open:
+		// at the end of the run they are closed and their memory freed.
+		cfg.heapProfile = func() error { return writeHeapProfile(*memprofile) }
+	}
+
 	rep := &report{
 		Commit:      *commit,
 		GoVersion:   runtime.Version(),
@@ -125,6 +136,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rep.Results = runAll(context.Background(), cfg, syss, wls, stderr)
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.Ratios = computeRatios(rep.Results)
+	if *memprofile != "" && !cfg.heapProfiled {
+		if err := writeHeapProfile(*memprofile); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintln(stderr)
 	writeMarkdown(stdout, rep)
@@ -148,6 +164,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d run(s) failed: %s", len(failed), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// writeHeapProfile writes the heap profile as of a fresh garbage
+// collection to file (replacing it), for go tool pprof.
+func writeHeapProfile(file string) error {
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // pickSystems returns the systems named in list, in the default order.

@@ -24,6 +24,12 @@ type config struct {
 	maxStreams int           // if > 0, caps streams per measured run
 	streamMsgs int           // if > 0, messages per stream; else streamBytes/size
 	conns      int           // connections held open by idle-conn
+
+	// heapProfile, if set, is called by idle-conn once it has measured,
+	// while its connections are still open (-memprofile); heapProfiled
+	// records that it was.
+	heapProfile  func() error
+	heapProfiled bool
 }
 
 // streamBytes is how much one download or upload stream carries, so the
@@ -425,6 +431,12 @@ func runIdle(ctx context.Context, sys system, cfg *config) ([]float64, error) {
 	rss1, err := rss()
 	if rssErr != nil || err != nil {
 		rss0, rss1 = 0, 0 // not available: report 0
+	}
+	if cfg.heapProfile != nil {
+		if err := cfg.heapProfile(); err != nil {
+			return nil, fmt.Errorf("heap profile: %w", err)
+		}
+		cfg.heapProfiled = true
 	}
 	n := float64(cfg.conns)
 	kib := func(a, b uint64) float64 { return (float64(b) - float64(a)) / n / 1024 }
