@@ -60,9 +60,9 @@ type sideHandler interface {
 	// the peer's RST_STREAM, or by us (local) for a stream error we found.
 	handleRSTStream(s *stream, code http2.ErrCode, local bool)
 	// handleGoAway handles a GOAWAY frame.
-	handleGoAway(f *http2.GoAwayFrame) error
+	handleGoAway(f goAwayFrame) error
 	// handlePing handles a non-BDP PING (ack or not).
-	handlePing(f *http2.PingFrame) error
+	handlePing(ack bool, data [8]byte) error
 	// maxStreamID is the largest stream id that is not idle.
 	maxStreamID() uint32
 	// closeAllStreams fails every stream once the connection is gone.
@@ -108,7 +108,7 @@ type http2Conn struct {
 	client bool
 	conn   net.Conn
 	br     *connReader
-	fr     *http2.Framer
+	fr     frameReader
 	cb     *controlbuf.Buffer
 	loopy  *controlbuf.Loopy
 	trIn   *flowcontrol.TrInFlow
@@ -144,8 +144,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.conn = conn
 	c.logger = cfg.logger
 	c.br = newConnReader(conn, cfg.readBufferSize)
-	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.SetMaxReadFrameSize(16384)
+	c.fr.br = c.br
 	c.cb = controlbuf.NewBuffer()
 	c.bodyBudget.Store(bodyBudgetPerConn)
 	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
@@ -258,7 +257,7 @@ func (c *http2Conn) activeStreams() int {
 func (c *http2Conn) readLoop() error {
 	for {
 		c.cb.Throttle()
-		fh, err := c.fr.ReadFrameHeader()
+		fh, err := c.fr.readFrameHeader()
 		if err != nil {
 			return c.readError(err)
 		}
@@ -266,136 +265,164 @@ func (c *http2Conn) readLoop() error {
 		if !c.sawSettings && fh.Type != http2.FrameSettings {
 			return connError(http2.ErrCodeProtocol, "first frame from the peer is %v, not SETTINGS", fh.Type)
 		}
-		if fh.Type == http2.FrameData {
-			if err := c.handleData(fh); err != nil {
-				return err
+		switch fh.Type {
+		case http2.FrameData:
+			err = c.handleData(fh)
+		case http2.FrameHeaders, http2.FrameContinuation, http2.FramePriority, http2.FrameRSTStream,
+			http2.FrameSettings, http2.FramePing, http2.FrameGoAway, http2.FrameWindowUpdate:
+			var p []byte
+			if p, err = c.fr.payload(fh.Length); err != nil {
+				err = c.readError(err)
+			} else {
+				err = c.handleFrame(fh, p)
 			}
+			c.fr.release()
+		case http2.FramePushPromise:
+			// We never enable push (client) and clients cannot push
+			// (server): RFC 9113 §6.6, §8.4.
+			err = connError(http2.ErrCodeProtocol, "PUSH_PROMISE received")
+		default:
+			// PRIORITY_UPDATE carries nothing a gRPC endpoint uses;
+			// unknown frame types must be ignored (RFC 9113 §4.1).
+			err = c.discard(int(fh.Length))
+		}
+		if err == nil {
 			continue
 		}
-		f, err := c.fr.ReadFrameForHeader(fh)
-		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) {
-				switch {
-				case fh.Type == http2.FrameHeaders:
-					// The framer refused the frame (bad padding), so its
-					// field block was never decoded and our HPACK table
-					// would fall out of step with the peer's: only the
-					// connection can end (RFC 9113 §4.3).
-					return connError(http2.ErrCodeProtocol, "malformed HEADERS frame on stream %d: %v", se.StreamID, se.Code)
-				case se.StreamID > c.side.maxStreamID():
-					// RFC 9113 §5.1: only HEADERS and PRIORITY may
-					// arrive on an idle stream; and RST_STREAM must not
-					// be sent on one.
-					return connError(http2.ErrCodeProtocol, "%v frame on idle stream %d", fh.Type, se.StreamID)
-				}
-				c.streamError(se.StreamID, se.Code, se.Cause)
-				continue
-			}
-			return c.readError(err)
-		}
-		if err := c.handleFrame(f); err != nil {
+		var se http2.StreamError
+		if !errors.As(err, &se) {
 			return err
 		}
+		if se.StreamID > c.side.maxStreamID() {
+			// RFC 9113 §5.1: a frame other than HEADERS and PRIORITY on
+			// an idle stream is a connection error; and RST_STREAM must
+			// not be sent on an idle stream, so no stream error can be
+			// answered there either.
+			return connError(se.Code, "%v frame on idle stream %d: %v", fh.Type, se.StreamID, se.Cause)
+		}
+		c.streamError(se.StreamID, se.Code, se.Cause)
 	}
 }
 
-// readError turns a framer or socket error into the connection's error.
+// readError turns an error of the reader into the connection's error:
+// a *ConnectionError as it is, anything else as a socket failure.
 func (c *http2Conn) readError(err error) error {
-	var ce http2.ConnectionError
+	var ce *ConnectionError
 	if errors.As(err, &ce) {
-		desc := "malformed frame"
-		if d := c.fr.ErrorDetail(); d != nil {
-			desc = d.Error()
-		}
-		return &ConnectionError{Code: http2.ErrCode(ce), Desc: desc}
-	}
-	if errors.Is(err, http2.ErrFrameTooLarge) {
-		return &ConnectionError{Code: http2.ErrCodeFrameSize, Desc: "frame larger than SETTINGS_MAX_FRAME_SIZE", Err: err}
+		return err
 	}
 	// A socket error: no frame can be sent any more.
 	return &ConnectionError{Code: http2.ErrCodeNo, Desc: "connection read failed", Err: err, socket: true}
 }
 
-func (c *http2Conn) handleFrame(f http2.Frame) error {
-	switch f := f.(type) {
-	case *http2.HeadersFrame:
-		done, err := c.hb.start(f)
+// handleFrame parses and handles a frame other than DATA whose payload p
+// was read whole. It returns an http2.StreamError for an error that
+// resets only a stream.
+func (c *http2Conn) handleFrame(fh http2.FrameHeader, p []byte) error {
+	switch fh.Type {
+	case http2.FrameHeaders:
+		frag, prio, err := parseHeaders(fh, p)
+		if err != nil {
+			return err
+		}
+		c.hb.start(fh.StreamID, fh.Flags.Has(http2.FlagHeadersEndStream))
+		if fh.Flags.Has(http2.FlagHeadersPriority) && prio.StreamDep == fh.StreamID {
+			// A stream error (RFC 9113 §5.3.1), but the block is decoded
+			// all the same to keep the HPACK state in step with the
+			// peer's (§4.3).
+			c.hb.markInvalid(errSelfDependency)
+		}
+		done, err := c.hb.add(frag, fh.Flags.Has(flagEndHeaders))
 		if err != nil || !done {
 			return err
 		}
 		return c.operateHeaders()
-	case *http2.ContinuationFrame:
-		done, err := c.hb.continuation(f)
+	case http2.FrameContinuation:
+		done, err := c.hb.continuation(p, fh.Flags.Has(flagEndHeaders))
 		if err != nil || !done {
 			return err
 		}
 		return c.operateHeaders()
-	case *http2.RSTStreamFrame:
-		return c.handleRSTStream(f)
-	case *http2.SettingsFrame:
-		return c.handleSettings(f)
-	case *http2.PingFrame:
-		if f.IsAck() && c.bdp != nil && f.Data == flowcontrol.BDPPing {
-			c.bdp.Calculate(f.Data)
+	case http2.FrameRSTStream:
+		code, err := parseRSTStream(fh, p)
+		if err != nil {
+			return err
+		}
+		return c.handleRSTStream(fh.StreamID, code)
+	case http2.FrameSettings:
+		return c.handleSettings(fh, p)
+	case http2.FramePing:
+		data, err := parsePing(fh, p)
+		if err != nil {
+			return err
+		}
+		ack := fh.Flags.Has(http2.FlagPingAck)
+		if ack && c.bdp != nil && data == flowcontrol.BDPPing {
+			c.bdp.Calculate(data)
 			return nil
 		}
-		return c.side.handlePing(f)
-	case *http2.WindowUpdateFrame:
-		if f.StreamID != 0 && f.StreamID > c.side.maxStreamID() {
-			return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", f.StreamID)
+		return c.side.handlePing(ack, data)
+	case http2.FrameWindowUpdate:
+		inc, err := parseWindowUpdate(fh, p)
+		if err != nil {
+			return err
 		}
-		c.cb.Put(&controlbuf.IncomingWindowUpdate{StreamID: f.StreamID, Increment: f.Increment})
+		if fh.StreamID != 0 && fh.StreamID > c.side.maxStreamID() {
+			return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", fh.StreamID)
+		}
+		c.cb.Put(&controlbuf.IncomingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
 		return nil
-	case *http2.GoAwayFrame:
+	case http2.FrameGoAway:
+		f, err := parseGoAway(fh, p)
+		if err != nil {
+			return err
+		}
 		return c.side.handleGoAway(f)
-	case *http2.PushPromiseFrame:
-		// We never enable push (client) and clients cannot push (server).
-		return connError(http2.ErrCodeProtocol, "PUSH_PROMISE received")
-	default:
-		// PRIORITY and PRIORITY_UPDATE carry nothing a gRPC endpoint
-		// uses; unknown frame types must be ignored (RFC 9113 §4.1).
-		return nil
+	case http2.FramePriority:
+		// Deprecated (RFC 9113 §5.3.2): checked, then ignored.
+		_, err := parsePriority(fh, p)
+		return err
 	}
+	return nil
 }
 
 // operateHeaders hands a finished header block to the side, then lets go
 // of its fields.
 func (c *http2Conn) operateHeaders() error {
+	if c.hb.invalid == errSelfDependency {
+		// The side fails a new stream for a malformed block, but an
+		// open stream must be reset here.
+		if id := c.hb.streamID; c.lookup(id) != nil {
+			c.hb.release()
+			c.streamError(id, http2.ErrCodeProtocol, errSelfDependency)
+			return nil
+		}
+	}
 	err := c.side.operateHeaders(c.hb)
 	c.hb.release()
 	return err
 }
 
-func (c *http2Conn) handleRSTStream(f *http2.RSTStreamFrame) error {
-	if f.StreamID > c.side.maxStreamID() {
-		return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
+func (c *http2Conn) handleRSTStream(id uint32, code http2.ErrCode) error {
+	if id > c.side.maxStreamID() {
+		return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", id)
 	}
-	if s := c.lookup(f.StreamID); s != nil {
-		c.side.handleRSTStream(s, f.ErrCode, false)
+	if s := c.lookup(id); s != nil {
+		c.side.handleRSTStream(s, code, false)
 	}
 	return nil
 }
 
-func (c *http2Conn) handleSettings(f *http2.SettingsFrame) error {
-	if f.IsAck() {
-		return nil
+func (c *http2Conn) handleSettings(fh http2.FrameHeader, p []byte) error {
+	if fh.Flags.Has(http2.FlagSettingsAck) {
+		_, err := parseSettings(fh, p, nil)
+		return err
+	}
+	ss, err := parseSettings(fh, p, make([]http2.Setting, 0, len(p)/6))
+	if err != nil {
+		return err
 	}
 	c.sawSettings = true
-	var bad error
-	ss := make([]http2.Setting, 0, f.NumSettings())
-	f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil && bad == nil {
-			var ce http2.ConnectionError
-			errors.As(err, &ce)
-			bad = connError(http2.ErrCode(ce), "invalid setting %v", s)
-		}
-		ss = append(ss, s)
-		return nil
-	})
-	if bad != nil {
-		return bad
-	}
 	// Loopy applies them in order with the frames it writes, and acks.
 	c.cb.Put(&controlbuf.IncomingSettings{Settings: ss})
 	return nil

@@ -151,3 +151,38 @@ func (cr *connReader) Discard(n int) error {
 // buffered reports how many bytes are buffered and whether the large
 // buffer is held, for tests.
 func (cr *connReader) buffered() (n int, large bool) { return cr.w - cr.r, cr.large != nil }
+
+// take returns the next n bytes as a slice of the buffer, valid until the
+// next call on cr, if they are buffered (reading first if nothing is);
+// otherwise it consumes nothing and returns false, and the caller reads
+// them with readFull. An error is left for readFull to report.
+func (cr *connReader) take(n int) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	if cr.r == cr.w && !cr.fill() {
+		return nil, false
+	}
+	if cr.w-cr.r < n {
+		return nil, false
+	}
+	p := cr.buf[cr.r : cr.r+n : cr.r+n]
+	cr.r += n
+	return p, true
+}
+
+// readFull fills p. Like io.ReadFull, it returns io.EOF if no byte was
+// read and io.ErrUnexpectedEOF if the connection ended part way.
+func (cr *connReader) readFull(p []byte) error {
+	for i := 0; i < len(p); {
+		b, err := cr.next(len(p) - i)
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		i += copy(p[i:], b)
+	}
+	return nil
+}

@@ -146,11 +146,12 @@ func validFieldName(name string) bool {
 	return true
 }
 
-// start begins a block with a HEADERS frame.
-func (b *headerBlock) start(f *http2.HeadersFrame) (done bool, err error) {
+// start begins a block with a HEADERS frame of streamID; its fragments
+// follow with add.
+func (b *headerBlock) start(streamID uint32, endStream bool) {
 	b.active = true
-	b.streamID = f.StreamID
-	b.endStream = f.StreamEnded()
+	b.streamID = streamID
+	b.endStream = endStream
 	if b.pooled == nil {
 		b.pooled = fieldsPool.Get().(*[]hpack.HeaderField)
 	}
@@ -158,19 +159,34 @@ func (b *headerBlock) start(f *http2.HeadersFrame) (done bool, err error) {
 	b.size, b.encoded, b.frames = 0, 0, 0
 	b.tooLarge, b.invalid, b.sawRegular = false, nil, false
 	b.dec.SetEmitEnabled(true)
-	return b.add(f.HeaderBlockFragment(), f.HeadersEnded())
 }
 
-// continuation adds a CONTINUATION frame. The framer has already checked
-// that it follows a HEADERS or CONTINUATION of the same stream.
-func (b *headerBlock) continuation(f *http2.ContinuationFrame) (done bool, err error) {
+// markInvalid fails the block's stream (not the connection) with err once
+// the block is decoded; its fields are dropped.
+func (b *headerBlock) markInvalid(err error) {
+	if b.invalid == nil {
+		b.invalid = err
+		b.dec.SetEmitEnabled(false)
+	}
+}
+
+// continuation adds a CONTINUATION frame's fragment. The reader has
+// already checked that it follows a HEADERS or CONTINUATION of the same
+// stream.
+func (b *headerBlock) continuation(frag []byte, end bool) (done bool, err error) {
 	if !b.active {
 		return false, connError(http2.ErrCodeProtocol, "CONTINUATION without HEADERS")
 	}
-	return b.add(f.HeaderBlockFragment(), f.HeadersEnded())
+	return b.add(frag, end)
 }
 
-func (b *headerBlock) add(frag []byte, end bool) (bool, error) {
+// unpin is a field representation that changes no decoder state (an
+// indexed field of the static table, RFC 7541 §6.1) and so can be decoded
+// with emitting off to point the decoder away from the last fragment.
+var unpin = [1]byte{0x82}
+
+// add decodes a fragment of the block; done reports that the block ended.
+func (b *headerBlock) add(frag []byte, end bool) (done bool, err error) {
 	b.frames++
 	b.encoded += len(frag)
 	encLimit := maxEncodedFactor * int(b.limit)
@@ -195,6 +211,12 @@ func (b *headerBlock) add(frag []byte, end bool) (bool, error) {
 	if err := b.dec.Close(); err != nil {
 		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "truncated hpack block", Err: err}
 	}
+	// The decoder keeps a slice of the last bytes it was given, which
+	// lie in a (pooled) read buffer: left so, it would keep that buffer
+	// from the garbage collector for as long as the connection lives.
+	b.dec.SetEmitEnabled(false)
+	b.dec.Write(unpin[:])
+	b.dec.Close()
 	return true, nil
 }
 

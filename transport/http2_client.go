@@ -605,11 +605,8 @@ func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode, local bool
 	s.closeStream(sp.resetStatus(code, resetBy(local, "server")), false, 0)
 }
 
-func (t *http2Client) handleGoAway(f *http2.GoAwayFrame) error {
-	if f.StreamID != 0 {
-		return connError(http2.ErrCodeProtocol, "GOAWAY on stream %d", f.StreamID)
-	}
-	debug := string(f.DebugData())
+func (t *http2Client) handleGoAway(f goAwayFrame) error {
+	debug := string(f.DebugData)
 	t.mu.Lock()
 	t.draining = true
 	t.goAwayReason = GoAwayNoReason
@@ -641,9 +638,9 @@ func (t *http2Client) handleGoAway(f *http2.GoAwayFrame) error {
 	return nil
 }
 
-func (t *http2Client) handlePing(f *http2.PingFrame) error {
-	if !f.IsAck() {
-		t.cb.Put(&controlbuf.Ping{Ack: true, Data: f.Data})
+func (t *http2Client) handlePing(ack bool, data [8]byte) error {
+	if !ack {
+		t.cb.Put(&controlbuf.Ping{Ack: true, Data: data})
 	}
 	return nil
 }

@@ -219,9 +219,9 @@ func (t *http2Server) finalGoAway() {
 
 func (t *http2Server) maxStreamID() uint32 { return t.maxSeen.Load() }
 
-func (t *http2Server) handlePing(f *http2.PingFrame) error {
-	if f.IsAck() {
-		if f.Data == controlbuf.GoAwayPing {
+func (t *http2Server) handlePing(ack bool, data [8]byte) error {
+	if ack {
+		if data == controlbuf.GoAwayPing {
 			t.finalGoAway()
 		}
 		return nil
@@ -229,14 +229,11 @@ func (t *http2Server) handlePing(f *http2.PingFrame) error {
 	if t.enforcer.OnPing(time.Now(), t.activeStreams()) {
 		return connError(http2.ErrCodeEnhanceYourCalm, keepalive.TooManyPingsDebugData)
 	}
-	t.cb.Put(&controlbuf.Ping{Ack: true, Data: f.Data})
+	t.cb.Put(&controlbuf.Ping{Ack: true, Data: data})
 	return nil
 }
 
-func (t *http2Server) handleGoAway(f *http2.GoAwayFrame) error {
-	if f.StreamID != 0 {
-		return connError(http2.ErrCodeProtocol, "GOAWAY on stream %d", f.StreamID)
-	}
+func (t *http2Server) handleGoAway(goAwayFrame) error {
 	// The client is going away: finish what is open, accept nothing new.
 	t.Drain("client_goaway")
 	return nil

@@ -17,7 +17,7 @@ func TestHeaderBlockReleasesFields(t *testing.T) {
 	var encBuf bytes.Buffer
 	f := headersFrame(t, hpack.NewEncoder(&encBuf), &encBuf)
 	hb := newHeaderBlock(DefaultMaxHeaderListSize)
-	if done, err := hb.start(f); !done || err != nil {
+	if done, err := startFrame(hb, f); !done || err != nil {
 		t.Fatalf("start = %v, %v", done, err)
 	}
 	if len(hb.fields) != len(typicalRequest) {
@@ -39,7 +39,7 @@ func TestHeaderBlockReleasesFields(t *testing.T) {
 	// The next block takes fields again and decodes as before (from the
 	// dynamic table now).
 	f = headersFrame(t, hpack.NewEncoder(&encBuf), &encBuf)
-	if done, err := hb.start(f); !done || err != nil {
+	if done, err := startFrame(hb, f); !done || err != nil {
 		t.Fatalf("second start = %v, %v", done, err)
 	}
 	for i, got := range hb.fields {
