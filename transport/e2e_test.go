@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -435,5 +437,67 @@ func TestServerAnswersBeforeRequestEnds(t *testing.T) {
 	}
 	if st := s.Status(); st.Code() != codes.OK {
 		t.Fatalf("status %v, want OK", st)
+	}
+}
+
+// TestIncomingMetadataOnDemand: the server keeps a request's custom fields
+// as received and builds an MD only when the handler asks, each time a
+// copy of its own; with few fields or many (past the stream's inline
+// room), -bin values decoded, user-agent included as in grpc-go.
+func TestIncomingMetadataOnDemand(t *testing.T) {
+	type seen struct {
+		md     metadata.MD
+		values []string
+		again  metadata.MD
+	}
+	got := make(chan seen, 1)
+	ts := newTestServer(t, ServerConfig{}, func(s *ServerStream) {
+		md, ok := metadata.FromIncomingContext(s.Context())
+		if !ok {
+			t.Error("no incoming metadata")
+		}
+		md["k1"] = append(md["k1"], "changed by the handler")
+		again, _ := metadata.FromIncomingContext(s.Context())
+		got <- seen{md, metadata.ValueFromIncomingContext(s.Context(), "K1"), again}
+		s.WriteStatus(status.New(codes.OK, ""))
+	})
+	c := newTestClient(t, ts.addr(), ConnectOptions{UserAgent: "ua-test"})
+	ctx, cancel := context.WithTimeout(context.Background(), longWait)
+	defer cancel()
+
+	for _, tc := range []struct {
+		name string
+		md   metadata.MD
+	}{
+		{"inline", metadata.Pairs("k1", "v1")},
+		{"many", metadata.Pairs("k1", "v1", "k1", "v2", "k2", "x", "k3-bin", "\x00\xff", "k4", "y")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := c.NewStream(ctx, &CallHdr{Method: "/test.Md/Read", Metadata: tc.md})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Write(nil, nil, WriteOptions{Last: true})
+			r := <-got
+			want := tc.md.Copy()
+			if ua := r.md.Get("user-agent"); len(ua) != 1 || !strings.HasPrefix(ua[0], "ua-test") {
+				t.Errorf("user-agent %q", ua)
+			}
+			delete(r.md, "user-agent")
+			delete(r.again, "user-agent")
+			want["k1"] = append(want["k1"], "changed by the handler")
+			if !reflect.DeepEqual(r.md, want) {
+				t.Errorf("FromIncomingContext = %q, want %q", r.md, want)
+			}
+			if !reflect.DeepEqual(r.again, tc.md) {
+				t.Errorf("second FromIncomingContext = %q, want the metadata as received %q", r.again, tc.md)
+			}
+			if !reflect.DeepEqual(r.values, tc.md["k1"]) {
+				t.Errorf("ValueFromIncomingContext(K1) = %q, want %q", r.values, tc.md["k1"])
+			}
+			if st := s.Status(); st.Code() != codes.OK {
+				t.Fatal(st)
+			}
+		})
 	}
 }

@@ -460,6 +460,26 @@ func appendMetadata(fields []hpack.HeaderField, md metadata.MD) []hpack.HeaderFi
 	return fields
 }
 
+// checkMetadataField reports the error decodeMetadataField would give for
+// the field, without keeping anything: only a -bin value can be wrong.
+func checkMetadataField(name, value string) error {
+	if !strings.HasSuffix(name, binHdrSuffix) {
+		return nil
+	}
+	if !strings.Contains(value, ",") {
+		if _, err := decodeBinHeader(value); err != nil {
+			return fmt.Errorf("header %q: %w", name, err)
+		}
+		return nil
+	}
+	for part := range strings.SplitSeq(value, ",") {
+		if _, err := decodeBinHeader(strings.Trim(part, " \t")); err != nil {
+			return fmt.Errorf("header %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // decodeMetadataField adds one received custom header field to md. The
 // caller has filtered out reserved fields (isReservedHeader) and checked
 // the field against RFC 9113 §8.2. A value of a -bin key is base64-decoded;

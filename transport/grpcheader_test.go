@@ -398,6 +398,9 @@ func TestDecodeMetadataField(t *testing.T) {
 		{"empty-bin", ""},
 	}
 	for _, s := range steps {
+		if err := checkMetadataField(s.name, s.value); err != nil {
+			t.Fatalf("checkMetadataField(%q, %q) = %v", s.name, s.value, err)
+		}
 		if err := decodeMetadataField(md, s.name, s.value); err != nil {
 			t.Fatalf("decodeMetadataField(%q, %q) = %v", s.name, s.value, err)
 		}
@@ -411,7 +414,10 @@ func TestDecodeMetadataField(t *testing.T) {
 	if !reflect.DeepEqual(md, want) {
 		t.Errorf("md = %q\nwant %q", md, want)
 	}
-	for _, bad := range []string{"!!", "YQ,!!", "Y", "YQ\n"} {
+	for _, bad := range []string{"!!", "YQ,!!", "Y", "YQ\n", " YQ"} {
+		if err := checkMetadataField("x-bin", bad); !errors.Is(err, errBadBinHeader) {
+			t.Errorf("checkMetadataField(x-bin, %q) = %v, want errBadBinHeader", bad, err)
+		}
 		md := metadata.MD{}
 		if err := decodeMetadataField(md, "x-bin", bad); !errors.Is(err, errBadBinHeader) {
 			t.Errorf("decodeMetadataField(x-bin, %q) = %v, want errBadBinHeader", bad, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -272,6 +273,48 @@ type ServerStream struct {
 	fieldsUsed int
 	trailers   controlbuf.HeaderFrame
 	cleanup    controlbuf.CleanupStream
+
+	// md is the request's custom metadata as received (see
+	// requestHeaders.md), and userAgent its user-agent, which handlers
+	// see as metadata too; read-only once the handler has the stream.
+	md        []hpack.HeaderField
+	userAgent string
+}
+
+// IncomingMD returns the request's metadata as a new MD. It implements
+// metadata.Source for the stream's context.
+func (s *ServerStream) IncomingMD() metadata.MD {
+	md := make(metadata.MD, len(s.md)+1)
+	if s.userAgent != "" {
+		md["user-agent"] = []string{s.userAgent}
+	}
+	for _, f := range s.md {
+		// Checked when the headers arrived: no error here.
+		_ = decodeMetadataField(md, f.Name, f.Value)
+	}
+	return md
+}
+
+// IncomingValues returns the values of the lower-case key in the
+// request's metadata, or nil. It implements metadata.Source.
+func (s *ServerStream) IncomingValues(key string) []string {
+	if key == "user-agent" {
+		if s.userAgent == "" {
+			return nil
+		}
+		return []string{s.userAgent}
+	}
+	var md metadata.MD
+	for _, f := range s.md {
+		if f.Name != key {
+			continue
+		}
+		if md == nil {
+			md = make(metadata.MD, 1)
+		}
+		_ = decodeMetadataField(md, f.Name, f.Value)
+	}
+	return md[key]
 }
 
 // errStreamDone is what reads of a stream fail with once its handler sent
@@ -548,8 +591,12 @@ type requestHeaders struct {
 	method, scheme, path, authority string
 	contentType, timeout            string
 	encoding, accept                string
-	md                              metadata.MD
-	err                             error
+	// md lists the custom metadata fields, as received (a -bin value
+	// still in base64, checked already): an MD is built from them only
+	// if the handler asks (ServerStream.IncomingMD).
+	md        []hpack.HeaderField
+	userAgent string
+	err       error
 	// malformed: an undefined or repeated pseudo-header (RFC 9113 §8.3).
 	malformed bool
 }
@@ -586,10 +633,7 @@ func (rq *requestHeaders) field(f hpack.HeaderField) {
 		}
 	case "user-agent":
 		// Reserved for senders, but handlers see it, as in grpc-go.
-		if rq.md == nil {
-			rq.md = metadata.MD{}
-		}
-		rq.md.Append(f.Name, f.Value)
+		rq.userAgent = f.Value
 	default:
 		if f.Name[0] == ':' {
 			// RFC 9113 §8.3: an undefined pseudo-header makes the
@@ -600,12 +644,10 @@ func (rq *requestHeaders) field(f hpack.HeaderField) {
 		if isReservedHeader(f.Name) {
 			return
 		}
-		if rq.md == nil {
-			rq.md = metadata.MD{}
-		}
-		if err := decodeMetadataField(rq.md, f.Name, f.Value); err != nil && rq.err == nil {
+		if err := checkMetadataField(f.Name, f.Value); err != nil && rq.err == nil {
 			rq.err = err
 		}
+		rq.md = append(rq.md, f)
 	}
 }
 
@@ -663,6 +705,8 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 
 	var rq requestHeaders
+	var mdBuf [4]hpack.HeaderField
+	rq.md = mdBuf[:0]
 	for _, f := range b.fields {
 		rq.field(f)
 	}
@@ -721,11 +765,11 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if rq.md != nil {
-		ctx = metadata.NewIncomingContext(ctx, rq.md)
-	} else {
-		ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
+	s.userAgent = rq.userAgent
+	if len(rq.md) > 0 {
+		s.md = slices.Clone(rq.md)
 	}
+	ctx = metadata.NewIncomingContextFromSource(ctx, s)
 	if rq.timeout != "" {
 		ctx, s.cancel = context.WithTimeout(ctx, timeout)
 	} else {

@@ -137,23 +137,48 @@ func NewIncomingContext(ctx context.Context, md MD) context.Context {
 	return context.WithValue(ctx, incomingKey{}, md)
 }
 
+// Source is received metadata that is decoded only when asked for, which
+// is what a server transport puts in a stream's context: most handlers
+// never look at their metadata, and building an MD for every call would
+// cost them. Both methods return memory the caller owns.
+type Source interface {
+	// IncomingMD returns a new MD with all the metadata, lower-case keys.
+	IncomingMD() MD
+	// IncomingValues returns the values of key, which is lower-case, in
+	// a new slice, or nil.
+	IncomingValues(key string) []string
+}
+
+// NewIncomingContextFromSource returns a copy of ctx carrying src as the
+// metadata received from the peer. It is meant for transports.
+func NewIncomingContextFromSource(ctx context.Context, src Source) context.Context {
+	return context.WithValue(ctx, incomingKey{}, src)
+}
+
 // FromIncomingContext returns a copy of the metadata received with the RPC
 // of ctx, with lower-case keys, and whether there was any. The caller may
 // modify the copy.
 func FromIncomingContext(ctx context.Context) (MD, bool) {
-	md, ok := ctx.Value(incomingKey{}).(MD)
-	if !ok {
-		return nil, false
+	switch v := ctx.Value(incomingKey{}).(type) {
+	case MD:
+		return copyLower(v, 0), true
+	case Source:
+		return v.IncomingMD(), true
 	}
-	return copyLower(md, 0), true
+	return nil, false
 }
 
 // ValueFromIncomingContext returns a copy of the values of key (matched
 // case-insensitively) in the incoming metadata of ctx, or nil. Unlike
 // FromIncomingContext it copies only those values.
 func ValueFromIncomingContext(ctx context.Context, key string) []string {
-	md, ok := ctx.Value(incomingKey{}).(MD)
-	if !ok {
+	var md MD
+	switch v := ctx.Value(incomingKey{}).(type) {
+	case MD:
+		md = v
+	case Source:
+		return v.IncomingValues(strings.ToLower(key))
+	default:
 		return nil
 	}
 	key = strings.ToLower(key)

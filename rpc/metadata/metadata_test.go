@@ -142,6 +142,40 @@ func TestIncomingContext(t *testing.T) {
 	}
 }
 
+// mdSource is a Source over an MD that counts its calls.
+type mdSource struct {
+	md           MD
+	full, values int
+	lastKey      string
+}
+
+func (s *mdSource) IncomingMD() MD { s.full++; return s.md.Copy() }
+
+func (s *mdSource) IncomingValues(key string) []string {
+	s.values++
+	s.lastKey = key
+	return copyOf(s.md[key])
+}
+
+func TestIncomingContextFromSource(t *testing.T) {
+	src := &mdSource{md: MD{"a": {"1", "2"}}}
+	ctx := NewIncomingContextFromSource(context.Background(), src)
+	if src.full != 0 || src.values != 0 {
+		t.Fatal("the source was read before anyone asked")
+	}
+	md, ok := FromIncomingContext(ctx)
+	if !ok || !reflect.DeepEqual(md, MD{"a": {"1", "2"}}) || src.full != 1 {
+		t.Fatalf("FromIncomingContext = %v, %v (%d calls)", md, ok, src.full)
+	}
+	md["a"][0] = "changed"
+	if v := ValueFromIncomingContext(ctx, "A"); !reflect.DeepEqual(v, []string{"1", "2"}) || src.lastKey != "a" {
+		t.Fatalf("ValueFromIncomingContext(A) = %v; source asked for %q", v, src.lastKey)
+	}
+	if _, ok := FromOutgoingContext(ctx); ok {
+		t.Error("incoming metadata seen as outgoing")
+	}
+}
+
 func TestOutgoingContext(t *testing.T) {
 	ctx := context.Background()
 	if md, ok := FromOutgoingContext(ctx); ok || md != nil {
