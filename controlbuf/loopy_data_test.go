@@ -3,6 +3,7 @@ package controlbuf
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -247,5 +248,23 @@ func TestOnDataWrittenPerFrame(t *testing.T) {
 	h.expectNothing()
 	if got := frames.Load(); got != 4 {
 		t.Fatalf("OnDataWritten ran %d times, want 4", got)
+	}
+}
+
+// TestStreamInit: a Stream kept inside the transport's own struct and
+// set up with Init is the same as the one NewStream or NewServerStream
+// allocates, and loopy serves it the same way.
+func TestStreamInit(t *testing.T) {
+	wq := flowcontrol.NewWriteQuota(1<<20, nil)
+	var c, s Stream
+	c.Init(0, wq)
+	s.Init(3, wq)
+	if !reflect.DeepEqual(c, *NewStream(wq)) || !reflect.DeepEqual(s, *NewServerStream(3, wq)) {
+		t.Fatal("Init differs from NewStream / NewServerStream")
+	}
+	h := newHarness(t, Config{}, harnessOpts{})
+	h.put(&RegisterStream{Stream: &s}, &DataFrame{Stream: &s, Data: []byte("hi"), EndStream: true})
+	if f := h.peer.expect(http2.FrameData, 3); string(f.Data) != "hi" {
+		t.Fatalf("DATA %q", f.Data)
 	}
 }

@@ -55,6 +55,14 @@ func NewServerStream(id uint32, wq *flowcontrol.WriteQuota) *Stream {
 	return &Stream{id: id, wq: wq}
 }
 
+// Init makes s, a Stream the transport keeps inside its own stream
+// struct rather than allocating, what NewStream(wq) returns (id 0) or
+// NewServerStream(id, wq) returns. It must be called before s is handed
+// to loopy, and never after.
+func (s *Stream) Init(id uint32, wq *flowcontrol.WriteQuota) {
+	*s = Stream{id: id, wq: wq}
+}
+
 // streamList is an intrusive doubly linked list of streams (loopy's
 // round-robin of active streams): adding and removing allocate nothing.
 type streamList struct {

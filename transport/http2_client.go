@@ -289,7 +289,8 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 	if err != nil {
 		return nil, err
 	}
-	s.ls = controlbuf.NewStream(&s.wq)
+	s.lsv.Init(0, &s.wq)
+	s.ls = &s.lsv
 	hf := &s.open
 	*hf = controlbuf.HeaderFrame{
 		Stream:     s.ls,

@@ -777,7 +777,8 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
 	s.id.Store(id)
-	s.ls = controlbuf.NewServerStream(id, &s.wq)
+	s.lsv.Init(id, &s.wq)
+	s.ls = &s.lsv
 
 	t.mu.Lock()
 	t.streams.set(id, &s.stream)

@@ -38,7 +38,8 @@ type stream struct {
 	id   atomic.Uint32
 	c    *http2Conn
 	ctx  context.Context
-	ls   *controlbuf.Stream
+	ls   *controlbuf.Stream // &lsv
+	lsv  controlbuf.Stream
 	fc   flowcontrol.InFlow
 	wq   flowcontrol.WriteQuota
 	rb   recvBuffer
