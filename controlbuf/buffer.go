@@ -150,7 +150,7 @@ func (b *Buffer) Finish(err error) {
 	closeErr := b.err
 	var orphans []*HeaderFrame
 	b.items.clear(func(it Item) {
-		if h, ok := it.(*HeaderFrame); ok && h.OnOrphaned != nil {
+		if h, ok := it.(*HeaderFrame); ok && h.orphanable() {
 			orphans = append(orphans, h)
 		}
 	})
@@ -167,7 +167,7 @@ func (b *Buffer) Finish(err error) {
 	default:
 	}
 	for _, h := range orphans {
-		h.OnOrphaned(closeErr)
+		h.orphaned(closeErr)
 	}
 }
 

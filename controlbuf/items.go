@@ -67,12 +67,13 @@ type HeaderFrame struct {
 	Stream    *Stream
 	Fields    []hpack.HeaderField
 	EndStream bool
-	// InitStream marks the client HEADERS that opens Stream. Loopy assigns
-	// the next odd stream id and calls InitStream(id) right before writing
-	// the frame; a non-nil error drops the stream and its queued items
-	// (OnOrphaned gets the error). Opening headers are held back, in
-	// order, while the peer's SETTINGS_MAX_CONCURRENT_STREAMS is reached.
-	InitStream func(id uint32) error
+	// Opener marks the client HEADERS that opens Stream. Loopy assigns
+	// the next odd stream id and calls Opener.InitStream(id) right before
+	// writing the frame; a non-nil error drops the stream and its queued
+	// items (Opener.Orphaned gets the error). Opening headers are held
+	// back, in order, while the peer's SETTINGS_MAX_CONCURRENT_STREAMS is
+	// reached. Opener.Orphaned is called when OnOrphaned is, before it.
+	Opener Opener
 	// OnOrphaned is called once, on the loopy goroutine or in
 	// Buffer.Finish, if the frame is never written: the Buffer was
 	// finished, the stream was cleaned up first, InitStream failed, or the
@@ -103,6 +104,57 @@ type DataFrame struct {
 	// is dropped unsent (its stream was cleaned up, or the connection
 	// closed): such buffers are left to the garbage collector. Optional.
 	OnDone func()
+}
+
+// Opener opens a client stream (see HeaderFrame.Opener). It is an
+// interface rather than two func fields so that a client stream can be
+// its own Opener without allocating two method values per stream.
+type Opener interface {
+	// InitStream is called with the stream's id right before its
+	// opening HEADERS is written; an error drops the stream.
+	InitStream(id uint32) error
+	// Orphaned is called once if the opening HEADERS is never written.
+	Orphaned(err error)
+}
+
+// OpenerFuncs is an Opener made of two functions; nil ones do nothing.
+type OpenerFuncs struct {
+	Init   func(id uint32) error
+	Orphan func(error)
+}
+
+// InitStream calls o.Init.
+func (o OpenerFuncs) InitStream(id uint32) error {
+	if o.Init == nil {
+		return nil
+	}
+	return o.Init(id)
+}
+
+// Orphaned calls o.Orphan.
+func (o OpenerFuncs) Orphaned(err error) {
+	if o.Orphan != nil {
+		o.Orphan(err)
+	}
+}
+
+// opens reports whether h opens a client stream.
+func (h *HeaderFrame) opens() bool { return h.Opener != nil }
+
+// initStream calls h's Opener.
+func (h *HeaderFrame) initStream(id uint32) error { return h.Opener.InitStream(id) }
+
+// orphanable reports whether h wants to hear that it was never written.
+func (h *HeaderFrame) orphanable() bool { return h.OnOrphaned != nil || h.Opener != nil }
+
+// orphaned tells h's producer that h will never be written.
+func (h *HeaderFrame) orphaned(err error) {
+	if h.Opener != nil {
+		h.Opener.Orphaned(err)
+	}
+	if h.OnOrphaned != nil {
+		h.OnOrphaned(err)
+	}
 }
 
 // RegisterStream tells a server's loopy about a stream the peer opened.

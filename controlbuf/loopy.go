@@ -378,9 +378,7 @@ func (l *Loopy) shutdown(err error) {
 
 // orphan tells h's producer that h will never be written.
 func orphan(h *HeaderFrame, err error) {
-	if h.OnOrphaned != nil {
-		h.OnOrphaned(err)
-	}
+	h.orphaned(err)
 }
 
 // errNotOpened is given to OnOrphaned of client headers for a stream whose

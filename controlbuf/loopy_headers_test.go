@@ -144,8 +144,8 @@ func TestHeaderListTooLarge(t *testing.T) {
 	var orphanErr error
 	initCalled := false
 	h.put(&HeaderFrame{Stream: s, Fields: big,
-		InitStream: func(uint32) error { initCalled = true; return nil },
-		OnOrphaned: func(err error) { orphanErr = err }})
+		Opener: OpenerFuncs{Init: func(uint32) error { initCalled = true; return nil },
+			Orphan: func(err error) { orphanErr = err }}})
 	h.put(&DataFrame{Stream: s, Data: []byte("x"), EndStream: true})
 	h.expectNothing()
 	if !errors.Is(orphanErr, ErrHeaderListTooLarge) || initCalled {
@@ -155,7 +155,7 @@ func TestHeaderListTooLarge(t *testing.T) {
 	// A stream that fits gets the first id.
 	s2 := NewStream(nil)
 	var id uint32
-	h.put(&HeaderFrame{Stream: s2, Fields: reqHeaders, InitStream: func(i uint32) error { id = i; return nil }})
+	h.put(&HeaderFrame{Stream: s2, Fields: reqHeaders, Opener: OpenerFuncs{Init: func(i uint32) error { id = i; return nil }}})
 	h.peer.expect(http2.FrameHeaders, 1)
 	if id != 1 {
 		t.Fatalf("InitStream(%d), want 1", id)
@@ -183,10 +183,10 @@ func TestServerHeaderListTooLarge(t *testing.T) {
 // records the id loopy assigned.
 func openStream(ids *[]uint32) (*Stream, *HeaderFrame) {
 	s := NewStream(nil)
-	return s, &HeaderFrame{Stream: s, Fields: reqHeaders, InitStream: func(id uint32) error {
+	return s, &HeaderFrame{Stream: s, Fields: reqHeaders, Opener: OpenerFuncs{Init: func(id uint32) error {
 		*ids = append(*ids, id)
 		return nil
-	}}
+	}}}
 }
 
 func TestClientMaxConcurrentStreams(t *testing.T) {
@@ -262,8 +262,8 @@ func TestClientInitStreamError(t *testing.T) {
 	s := NewStream(nil)
 	var orphanErr error
 	h.put(&HeaderFrame{Stream: s, Fields: reqHeaders,
-		InitStream: func(uint32) error { return errTest },
-		OnOrphaned: func(err error) { orphanErr = err }})
+		Opener: OpenerFuncs{Init: func(uint32) error { return errTest },
+			Orphan: func(err error) { orphanErr = err }}})
 	h.put(&DataFrame{Stream: s, Data: []byte("dropped"), EndStream: true})
 	h.expectNothing()
 	if !errors.Is(orphanErr, errTest) {

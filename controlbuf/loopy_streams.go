@@ -58,7 +58,7 @@ func (l *Loopy) queueHeaders(h *HeaderFrame) error {
 	case s.state == stateHeld:
 		s.items.push(h)
 		return nil
-	case l.cfg.Client && s.state == stateNew && h.InitStream != nil:
+	case l.cfg.Client && s.state == stateNew && h.opens():
 		if l.draining {
 			s.state = stateClosed
 			orphan(h, fmt.Errorf("controlbuf: stream not opened, GOAWAY written: %w", ErrDrained))
@@ -126,7 +126,7 @@ func (l *Loopy) open(s *Stream) {
 		return
 	}
 	id := l.nextID
-	if err := h.InitStream(id); err != nil {
+	if err := h.initStream(id); err != nil {
 		l.log.Debug("controlbuf: InitStream failed, dropping stream", "id", id, "err", err)
 		l.dropUnopened(s, err, h)
 		return

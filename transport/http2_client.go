@@ -293,10 +293,9 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 	s.ls = &s.lsv
 	hf := &s.open
 	*hf = controlbuf.HeaderFrame{
-		Stream:     s.ls,
-		Fields:     fields,
-		InitStream: s.initStream,
-		OnOrphaned: s.orphaned,
+		Stream: s.ls,
+		Fields: fields,
+		Opener: (*clientOpener)(s),
 	}
 	t.mu.Lock()
 	draining := t.draining
@@ -356,6 +355,13 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 }
 
 // initStream runs on loopy when it assigns the stream its id.
+// clientOpener is a ClientStream as the controlbuf.Opener of its opening
+// HEADERS; a type of its own keeps the methods off ClientStream's API.
+type clientOpener ClientStream
+
+func (o *clientOpener) InitStream(id uint32) error { return (*ClientStream)(o).initStream(id) }
+func (o *clientOpener) Orphaned(err error)         { (*ClientStream)(o).orphaned(err) }
+
 func (s *ClientStream) initStream(id uint32) error {
 	t := s.t
 	t.mu.Lock()
