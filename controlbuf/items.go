@@ -76,7 +76,7 @@ type HeaderFrame struct {
 	Opener Opener
 	// OnOrphaned is called once, on the loopy goroutine or in
 	// Buffer.Finish, if the frame is never written: the Buffer was
-	// finished, the stream was cleaned up first, InitStream failed, or the
+	// finished, the stream was cleaned up first, Opener.InitStream failed, or the
 	// header list is larger than the peer's SETTINGS_MAX_HEADER_LIST_SIZE
 	// (the error then wraps ErrHeaderListTooLarge). Optional.
 	OnOrphaned func(error)

@@ -382,5 +382,5 @@ func orphan(h *HeaderFrame, err error) {
 }
 
 // errNotOpened is given to OnOrphaned of client headers for a stream whose
-// opening HeaderFrame (with InitStream) loopy never got.
+// opening HeaderFrame (with an Opener) loopy never got.
 var errNotOpened = errors.New("controlbuf: headers for a client stream that was never opened")

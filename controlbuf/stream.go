@@ -43,7 +43,7 @@ type Stream struct {
 }
 
 // NewStream returns a client stream. Its id is assigned by loopy when it
-// writes the opening HeaderFrame (the one with InitStream). wq, if
+// writes the opening HeaderFrame (the one with an Opener). wq, if
 // non-nil, is replenished with every DATA byte loopy writes.
 func NewStream(wq *flowcontrol.WriteQuota) *Stream {
 	return &Stream{wq: wq}
