@@ -326,8 +326,8 @@ func TestFrameReaderAllocs(t *testing.T) {
 				var done bool
 				switch fh.Type {
 				case http2.FrameHeaders:
-					frag, _, err := parseHeaders(fh, p)
-					if err != nil {
+					var frag []byte
+					if frag, _, err = parseHeaders(fh, p); err != nil {
 						t.Fatal(err)
 					}
 					hb.start(fh.StreamID, false)

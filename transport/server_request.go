@@ -1,0 +1,281 @@
+package transport
+
+// How a request's HEADERS become a ServerStream: the request header
+// fields checked and collected, the stream opened with its context
+// (deadline, lazily decoded metadata), and the trailers-only answer to a
+// request that is refused.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+)
+
+// requestHeaders collects the gRPC request headers of a new stream.
+type requestHeaders struct {
+	method, scheme, path, authority string
+	contentType, timeout            string
+	encoding, accept                string
+	// md lists the custom metadata fields, as received (a -bin value
+	// still in base64, checked already): an MD is built from them only
+	// if the handler asks (ServerStream.IncomingMD).
+	md        []hpack.HeaderField
+	userAgent string
+	err       error
+	// malformed: an undefined or repeated pseudo-header (RFC 9113 §8.3).
+	malformed bool
+}
+
+// pseudo sets a request pseudo-header, which may appear only once.
+func (rq *requestHeaders) pseudo(v *string, value string) {
+	if *v != "" {
+		rq.malformed = true
+	}
+	*v = value
+}
+
+func (rq *requestHeaders) field(f hpack.HeaderField) {
+	switch f.Name {
+	case ":method":
+		rq.pseudo(&rq.method, f.Value)
+	case ":scheme":
+		rq.pseudo(&rq.scheme, f.Value)
+	case ":path":
+		rq.pseudo(&rq.path, f.Value)
+	case ":authority":
+		rq.pseudo(&rq.authority, f.Value)
+	case "content-type":
+		rq.contentType = f.Value
+	case "grpc-timeout":
+		rq.timeout = f.Value
+	case "grpc-encoding":
+		rq.encoding = f.Value
+	case "grpc-accept-encoding":
+		rq.accept = f.Value
+	case "host":
+		if rq.authority == "" {
+			rq.authority = f.Value
+		}
+	case "user-agent":
+		// Reserved for senders, but handlers see it, as in grpc-go.
+		rq.userAgent = f.Value
+	default:
+		if f.Name[0] == ':' {
+			// RFC 9113 §8.3: an undefined pseudo-header makes the
+			// request malformed.
+			rq.malformed = true
+			return
+		}
+		if isReservedHeader(f.Name) {
+			return
+		}
+		if err := checkMetadataField(f.Name, f.Value); err != nil && rq.err == nil {
+			rq.err = err
+		}
+		rq.md = append(rq.md, f)
+	}
+}
+
+// operateHeaders opens a stream for a request, or ends one on trailers.
+func (t *http2Server) operateHeaders(b *headerBlock) error {
+	id := b.streamID
+	if id%2 == 0 {
+		return connError(http2.ErrCodeProtocol, "client opened even stream id %d", id)
+	}
+	if sp := t.lookup(id); sp != nil {
+		if sp.recvDone.Load() {
+			// RFC 9113 §5.1: half-closed (remote) takes no more HEADERS.
+			t.streamError(id, http2.ErrCodeStreamClosed, errors.New("HEADERS after END_STREAM"))
+			return nil
+		}
+		// Request trailers: gRPC sends none, but they end the stream.
+		if !b.endStream {
+			t.streamError(id, http2.ErrCodeProtocol, errors.New("second HEADERS without END_STREAM"))
+			return nil
+		}
+		t.recvEndStream(sp)
+		return nil
+	}
+	t.mu.Lock()
+	ignore := t.draining && id > t.goAwayID
+	open := uint32(t.streams.len())
+	t.mu.Unlock()
+	if ignore {
+		// RFC 9113 §6.8: streams above our GOAWAY's last id are ignored.
+		t.maxSeen.Store(max(id, t.maxSeen.Load()))
+		return nil
+	}
+	if id <= t.maxSeen.Load() {
+		// RFC 9113 §5.1.1: a new stream's id must be larger than every
+		// id the client used; "an endpoint that receives an unexpected
+		// stream identifier MUST respond with a connection error of type
+		// PROTOCOL_ERROR". A closed stream cannot be told apart from one
+		// never opened (implicitly closed by a larger id), so both are
+		// treated so, as x/net and grpc-go do.
+		return connError(http2.ErrCodeProtocol, "HEADERS opening stream %d, not above the last stream id %d", id, t.maxSeen.Load())
+	}
+	t.maxSeen.Store(id)
+	if err := b.blockError(); err != nil {
+		if errors.Is(err, errHeaderListTooLarge) {
+			t.earlyAbort(id, 200, status.New(codes.ResourceExhausted, fmt.Sprintf("transport: %v", err)))
+			return nil
+		}
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
+		return nil
+	}
+	if open >= t.maxStreams {
+		// RFC 9113 §5.1.2: over the announced limit.
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeRefusedStream})
+		return nil
+	}
+
+	var rq requestHeaders
+	var mdBuf [4]hpack.HeaderField
+	rq.md = mdBuf[:0]
+	for _, f := range b.fields {
+		rq.field(f)
+	}
+	if rq.err != nil {
+		t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: bad request headers: %v", rq.err)))
+		return nil
+	}
+	if rq.malformed || rq.path == "" || rq.method == "" || rq.scheme == "" {
+		// RFC 9113 §8.3.1: a malformed request.
+		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
+		return nil
+	}
+	if rq.method != "POST" {
+		t.earlyAbort(id, 405, status.New(codes.Internal, fmt.Sprintf("transport: method %q is not POST", rq.method)))
+		return nil
+	}
+	subtype, ok := contentSubtype(rq.contentType)
+	if !ok {
+		t.earlyAbort(id, 415, status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
+		return nil
+	}
+	var timeout time.Duration
+	if rq.timeout != "" {
+		d, err := decodeTimeout(rq.timeout)
+		if err != nil {
+			t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: malformed grpc-timeout: %v", err)))
+			return nil
+		}
+		timeout = d
+	}
+
+	// Wait for a handler slot: a client that resets streams as fast as it
+	// opens them (CVE-2023-44487) cannot run more handlers than the
+	// stream limit; reading stops until one finishes.
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		select {
+		case t.slots <- struct{}{}:
+		case <-t.done.wait():
+			return ErrConnClosing
+		}
+	}
+
+	s := &ServerStream{
+		t:         t,
+		method:    rq.path,
+		subtype:   subtype,
+		encoding:  rq.encoding,
+		accept:    rq.accept,
+		authority: rq.authority,
+		scheme:    rq.scheme,
+	}
+	s.ss = s
+	ctx := t.handleCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s.userAgent = rq.userAgent
+	if len(rq.md) > 0 {
+		s.md = slices.Clone(rq.md)
+	}
+	ctx = metadata.NewIncomingContextFromSource(ctx, s)
+	if rq.timeout != "" {
+		ctx, s.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		ctx, s.cancel = context.WithCancel(ctx)
+	}
+	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
+	s.id.Store(id)
+	s.lsv.Init(id, &s.wq)
+	s.ls = &s.lsv
+
+	t.mu.Lock()
+	t.streams.set(id, &s.stream)
+	t.mu.Unlock()
+	s.register = controlbuf.RegisterStream{Stream: s.ls}
+	t.cb.Put(&s.register)
+	if b.endStream {
+		t.recvEndStream(&s.stream)
+	}
+	if rq.timeout != "" {
+		// At the deadline the client gets DEADLINE_EXCEEDED from its own
+		// clock; we reset the stream if it is still open. A timer of our
+		// own costs less than watching ctx (context.AfterFunc).
+		s.setDeadlineTimer(time.AfterFunc(timeout, s.deadlineExceeded))
+	}
+	t.handle(s)
+	return nil
+}
+
+// earlyAbort answers a request we will not serve with a trailers-only
+// response (HTTP status httpStatus) and resets the stream.
+func (t *http2Server) earlyAbort(id uint32, httpStatus int, st *status.Status) {
+	fields := []hpack.HeaderField{
+		{Name: ":status", Value: fmt.Sprint(httpStatus)},
+		{Name: "content-type", Value: "application/grpc"},
+	}
+	fields, _ = appendStatus(fields, st)
+	t.cb.Put(&controlbuf.EarlyAbort{StreamID: id, Fields: fields, RST: true, Code: http2.ErrCodeNo})
+}
+
+// IncomingMD returns the request's metadata as a new MD. It implements
+// metadata.Source for the stream's context.
+func (s *ServerStream) IncomingMD() metadata.MD {
+	md := make(metadata.MD, len(s.md)+1)
+	if s.userAgent != "" {
+		md["user-agent"] = []string{s.userAgent}
+	}
+	for _, f := range s.md {
+		// Checked when the headers arrived: no error here.
+		_ = decodeMetadataField(md, f.Name, f.Value)
+	}
+	return md
+}
+
+// IncomingValues returns the values of the lower-case key in the
+// request's metadata, or nil. It implements metadata.Source.
+func (s *ServerStream) IncomingValues(key string) []string {
+	if key == "user-agent" {
+		if s.userAgent == "" {
+			return nil
+		}
+		return []string{s.userAgent}
+	}
+	var md metadata.MD
+	for _, f := range s.md {
+		if f.Name != key {
+			continue
+		}
+		if md == nil {
+			md = make(metadata.MD, 1)
+		}
+		_ = decodeMetadataField(md, f.Name, f.Value)
+	}
+	return md[key]
+}
