@@ -3,7 +3,9 @@ package controlbuf
 import (
 	"io"
 	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -67,10 +69,10 @@ func testDataWriteNoAllocs(t *testing.T, vectored bool) {
 }
 
 // countingWriter counts the bytes loopy writes.
-type countingWriter struct{ n int64 }
+type countingWriter struct{ n atomic.Int64 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
-	w.n += int64(len(p))
+	w.n.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -150,10 +152,17 @@ func BenchmarkLoopyDataWrite(b *testing.B) {
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/frame")
 	b.ReportMetric(1, "frames/op")
 
+	// OnDone runs once a frame is in loopy's write buffer; the flush
+	// follows when loopy goes idle. Wait for it before finishing, or
+	// Finish may end Run with the last frames still buffered.
+	want := int64(b.N) * (benchFrame + frameHeaderLen)
+	for deadline := time.Now().Add(10 * time.Second); w.n.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	buf.Finish(nil)
 	<-runErr
-	if want := int64(b.N) * (benchFrame + frameHeaderLen); w.n < want {
-		b.Fatalf("wrote %d bytes, want at least %d", w.n, want)
+	if n := w.n.Load(); n < want {
+		b.Fatalf("wrote %d bytes, want at least %d", n, want)
 	}
 }
 
