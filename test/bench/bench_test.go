@@ -139,3 +139,20 @@ func TestMemProfile(t *testing.T) {
 		})
 	}
 }
+
+func TestTrace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "trace.out")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-short", "-workloads", "pingpong", "-systems", sysH2RPC, "-trace", file}
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An execution trace starts with its magic header.
+	if !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Fatalf("%s is not an execution trace (%d bytes, starts %q)", file, len(b), b[:min(len(b), 16)])
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		out        = fs.String("out", "", "also write the results as JSON to this file")
 		commit     = fs.String("commit", "", "commit to record (default: git rev-parse --short HEAD, +dirty if the tree has changes)")
 		cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+		traceFile  = fs.String("trace", "", "write an execution trace of the whole run to this file (keep the run short)")
 		memprofile = fs.String("memprofile", "", "write a heap profile to this file at the end of the run (with idle-conn: while the last idle-conn run's connections are open)")
 		memrate    = fs.Int("memprofilerate", 0, "with -memprofile, set runtime.MemProfileRate (1: every allocation; 0: the runtime's default)")
 		list       = fs.Bool("list", false, "list the workloads and exit")
@@ -92,6 +94,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	wls, err := pickWorkloads(*workloads)
 	if err != nil {
 		return err
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
