@@ -313,6 +313,7 @@ func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, er
 		InitialConnWindowSize: cc.dopts.connWindowSize,
 		ReadBufferSize:        cc.dopts.readBufferSize,
 		WriteBufferSize:       cc.dopts.writeBufferSize,
+		WriteQuota:            cc.dopts.writeQuota,
 		MaxHeaderListSize:     cc.dopts.maxHeaderListSize,
 		Logger:                cc.dopts.logger,
 	})

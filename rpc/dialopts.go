@@ -30,6 +30,7 @@ type dialOptions struct {
 	connWindowSize    uint32
 	readBufferSize    int
 	writeBufferSize   int
+	writeQuota        int32
 	maxHeaderListSize uint32
 	backoff           BackoffConfig
 	minConnectTimeout time.Duration
@@ -85,14 +86,26 @@ func WithInitialConnWindowSize(n uint32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.connWindowSize = n })
 }
 
-// WithReadBufferSize sizes the socket read buffer.
+// WithReadBufferSize sizes the pooled buffer the connection reads into
+// while data keeps coming (default 32 KiB; an idle connection holds 512
+// bytes).
 func WithReadBufferSize(n int) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.readBufferSize = n })
 }
 
-// WithWriteBufferSize sizes the socket write buffer.
+// WithWriteBufferSize sizes the connection writer's batch buffer
+// (default 32 KiB; taken from a pool while writing, none while idle).
 func WithWriteBufferSize(n int) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.writeBufferSize = n })
+}
+
+// WithWriteQuota bounds the bytes each call's stream may have queued for
+// the connection's writer but not yet written (default 1 MiB): a send
+// past it blocks until earlier messages are written. A lower quota bounds
+// the memory of many streams to slow servers, at some cost in streaming
+// throughput.
+func WithWriteQuota(n int32) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.writeQuota = n })
 }
 
 // WithMaxHeaderListSize bounds the response header lists accepted.

@@ -208,6 +208,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		InitialConnWindowSize: s.opts.connWindowSize,
 		ReadBufferSize:        s.opts.readBufferSize,
 		WriteBufferSize:       s.opts.writeBufferSize,
+		WriteQuota:            s.opts.writeQuota,
 		MaxHeaderListSize:     s.opts.maxHeaderListSize,
 		Logger:                s.opts.logger,
 	})

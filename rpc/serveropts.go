@@ -29,6 +29,7 @@ type serverOptions struct {
 	connWindowSize    uint32
 	readBufferSize    int
 	writeBufferSize   int
+	writeQuota        int32
 	maxHeaderListSize uint32
 	connTimeout       time.Duration
 	unaryInts         []UnaryServerInterceptor
@@ -95,14 +96,25 @@ func InitialConnWindowSize(n uint32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.connWindowSize = n })
 }
 
-// ReadBufferSize sizes each connection's socket read buffer.
+// ReadBufferSize sizes the pooled buffer each connection reads into while
+// data keeps coming (default 32 KiB; an idle connection holds 512 bytes).
 func ReadBufferSize(n int) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.readBufferSize = n })
 }
 
-// WriteBufferSize sizes each connection's socket write buffer.
+// WriteBufferSize sizes each connection writer's batch buffer (default
+// 32 KiB; taken from a pool while writing, none while idle).
 func WriteBufferSize(n int) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.writeBufferSize = n })
+}
+
+// WriteQuota bounds the bytes each stream may have queued for its
+// connection's writer but not yet written (default 1 MiB): a send past it
+// blocks until earlier messages are written. A lower quota bounds the
+// memory of many streams to slow clients, at some cost in streaming
+// throughput.
+func WriteQuota(n int32) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.writeQuota = n })
 }
 
 // MaxHeaderListSize bounds the request header lists accepted.

@@ -76,6 +76,7 @@ type sideHandler interface {
 type connConfig struct {
 	readBufferSize    int
 	writeBufferSize   int
+	writeQuota        int32
 	maxHeaderListSize uint32
 	// streamWindow and connWindow are the receive windows we start with;
 	// 0 means the HTTP/2 default with BDP-driven growth.
@@ -92,6 +93,9 @@ func (c *connConfig) fill() {
 	}
 	if c.writeBufferSize <= 0 {
 		c.writeBufferSize = DefaultWriteBufferSize
+	}
+	if c.writeQuota <= 0 {
+		c.writeQuota = DefaultWriteQuota
 	}
 	if c.maxHeaderListSize == 0 {
 		c.maxHeaderListSize = DefaultMaxHeaderListSize
@@ -119,6 +123,8 @@ type http2Conn struct {
 
 	// streamWindow is the receive window of new streams; BDP grows it.
 	streamWindow atomic.Uint32
+	// writeQuota is each stream's write quota.
+	writeQuota int32
 
 	// bodyBudget is how many bytes of message bodies the connection's
 	// streams may still allocate before the bytes arrived (see
@@ -148,6 +154,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.cb = controlbuf.NewBuffer()
 	c.bodyBudget.Store(bodyBudgetPerConn)
 	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
+	c.writeQuota = cfg.writeQuota
 
 	sw, cw := cfg.streamWindow, cfg.connWindow
 	dynamic := sw == 0 && cw == 0

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/h2rpc/h2rpc/internal/blocking"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -498,6 +499,68 @@ func TestIncomingMetadataOnDemand(t *testing.T) {
 			if st := s.Status(); st.Code() != codes.OK {
 				t.Fatal(st)
 			}
+		})
+	}
+}
+
+// TestWriteQuotaOption: a stream queues at most its write quota (plus one
+// message) beyond what the peer's window lets out; ConnectOptions and
+// ServerConfig set the quota.
+func TestWriteQuotaOption(t *testing.T) {
+	const msgSize = 10 << 10
+	msg := make([]byte, msgSize)
+	// writeAll writes up to 20 messages, until one fails or blocks for
+	// good (then unblock frees it), and reports how many went through.
+	writeAll := func(write func() error, unblock func()) int {
+		return blocking.Count(20, time.Second, write, unblock)
+	}
+	// 64 KiB of peer window, 16 KiB of quota, one message over it: about
+	// 9 messages go through; with the default quota, all 20.
+	small := func(n int) bool { return n >= 7 && n <= 9 }
+	all := func(n int) bool { return n == 20 }
+	window := ConnectOptions{InitialWindowSize: 64 << 10, InitialConnWindowSize: 1 << 20}
+
+	for _, tc := range []struct {
+		name  string
+		quota int32
+		want  func(int) bool
+	}{{"small", 16 << 10, small}, {"default", 0, all}} {
+		t.Run("client/"+tc.name, func(t *testing.T) {
+			hold := make(chan struct{})
+			ts := newTestServer(t, ServerConfig{InitialWindowSize: 64 << 10, InitialConnWindowSize: 1 << 20}, func(s *ServerStream) {
+				<-hold // never reads
+				s.WriteStatus(status.New(codes.OK, ""))
+			})
+			defer close(hold)
+			c := newTestClient(t, ts.addr(), ConnectOptions{WriteQuota: tc.quota})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := c.NewStream(ctx, &CallHdr{Method: "/test.Quota/Hold"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := writeAll(func() error { return s.Write(frameMsg(msgSize), msg, WriteOptions{}) }, cancel)
+			if !tc.want(n) {
+				t.Fatalf("%d writes of %d bytes went through before blocking", n, msgSize)
+			}
+		})
+		t.Run("server/"+tc.name, func(t *testing.T) {
+			got := make(chan int, 1)
+			ts := newTestServer(t, ServerConfig{WriteQuota: tc.quota}, func(s *ServerStream) {
+				got <- writeAll(func() error { return s.Write(frameMsg(msgSize), msg, WriteOptions{}) },
+					func() { s.WriteStatus(status.New(codes.Canceled, "test over")) })
+			})
+			c := newTestClient(t, ts.addr(), window) // and never reads
+			ctx, cancel := context.WithTimeout(context.Background(), longWait)
+			defer cancel()
+			s, err := c.NewStream(ctx, &CallHdr{Method: "/test.Quota/Flood"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := <-got; !tc.want(n) {
+				t.Fatalf("%d writes of %d bytes went through before blocking", n, msgSize)
+			}
+			s.Close(nil)
 		})
 	}
 }

@@ -41,9 +41,18 @@ type ConnectOptions struct {
 	// windows and turn BDP window growth off; 0 keeps the dynamic default.
 	InitialWindowSize     uint32
 	InitialConnWindowSize uint32
-	// ReadBufferSize and WriteBufferSize size the socket buffers.
+	// ReadBufferSize is the size of the pooled buffer the connection's
+	// reader uses while data keeps coming (DefaultReadBufferSize when 0),
+	// WriteBufferSize that of loopy's write buffer (DefaultWriteBufferSize
+	// when 0).
 	ReadBufferSize  int
 	WriteBufferSize int
+	// WriteQuota bounds the bytes one stream may have queued for the
+	// connection's writer but not yet written; a Write past it blocks
+	// until the writer catches up. 0 means DefaultWriteQuota (1 MiB).
+	// Lower it to bound the memory of many streams whose peers read
+	// slowly, at some cost in streaming throughput.
+	WriteQuota int32
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
 	// Logger receives transport logs; slog.Default() when nil.
@@ -131,6 +140,7 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	cfg := connConfig{
 		readBufferSize:    opts.ReadBufferSize,
 		writeBufferSize:   opts.WriteBufferSize,
+		writeQuota:        opts.WriteQuota,
 		maxHeaderListSize: opts.MaxHeaderListSize,
 		streamWindow:      opts.InitialWindowSize,
 		connWindow:        opts.InitialConnWindowSize,

@@ -19,8 +19,9 @@ import (
 )
 
 // DefaultWriteQuota bounds the bytes one stream may have queued for loopy
-// but not yet written: Write blocks past it until loopy catches up (a
-// stream holds at most this plus one message). It is larger than
+// but not yet written, unless ConnectOptions.WriteQuota or
+// ServerConfig.WriteQuota says otherwise: Write blocks past it until loopy
+// catches up (a stream holds at most this plus one message). It is larger than
 // grpc-go's 64 KiB so that a streaming sender keeps the next messages
 // queued while loopy writes in batches of up to 512 KiB: with 64 KiB,
 // loopy often ran dry waiting for the sender to be woken, and 64 KiB
@@ -75,7 +76,7 @@ func (s *stream) init(c *http2Conn, ctx context.Context, window uint32) {
 	s.ctx = ctx
 	s.done = make(chan struct{})
 	s.fc.Init(window)
-	s.wq.Init(DefaultWriteQuota, s.done)
+	s.wq.Init(c.writeQuota, s.done)
 	s.rb.init()
 }
 
