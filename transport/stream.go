@@ -20,12 +20,12 @@ import (
 
 // DefaultWriteQuota bounds the bytes one stream may have queued for loopy
 // but not yet written, unless ConnectOptions.WriteQuota or
-// ServerConfig.WriteQuota says otherwise: Write blocks past it until loopy
-// catches up (a stream holds at most this plus one message). It is larger than
-// grpc-go's 64 KiB so that a streaming sender keeps the next messages
-// queued while loopy writes in batches of up to 512 KiB: with 64 KiB,
-// loopy often ran dry waiting for the sender to be woken, and 64 KiB
-// messages streamed at 1.2–1.4 GB/s instead of 2.1–2.3 GB/s (go -C
+// ServerConfig.WriteQuota says otherwise: Write blocks past it until
+// loopy catches up (a stream holds at most this plus one message). It is
+// larger than grpc-go's 64 KiB so that a streaming sender keeps the next
+// messages queued while loopy writes in batches of up to 512 KiB: with
+// 64 KiB, loopy often ran dry waiting for the sender to be woken, and
+// 64 KiB messages streamed at 1.2–1.4 GB/s instead of 2.1–2.3 GB/s (go -C
 // test/bench run . -workloads download,upload).
 const DefaultWriteQuota = 1 << 20
 
