@@ -44,7 +44,8 @@ type ReadRequester interface {
 // straight into the caller's buffer, as a transport stream does: its
 // connection reader copies each DATA payload from the socket's buffer to
 // the body's final place, and the caller wakes once, when the body is
-// complete. The Parser uses it for every body of more than a few bytes.
+// complete. The Parser uses it for every body of minDirectBody (1 KiB) or
+// more.
 type BodyReader interface {
 	// ReserveBody asks to allocate a body of n bytes before its bytes
 	// arrived. The Parser asks for bodies larger than eagerReadSize, to

@@ -301,6 +301,14 @@ func (c *http2Conn) readLoop() error {
 			return err
 		}
 		if se.StreamID > c.side.maxStreamID() {
+			if fh.Type == http2.FramePriority {
+				// PRIORITY may come on an idle stream (RFC 9113 §5.1),
+				// where its stream error cannot be answered with
+				// RST_STREAM; priorities are only advice, so the bad one
+				// is dropped and the connection goes on.
+				c.logger.Debug("h2rpc: dropped a malformed PRIORITY frame on an idle stream", "stream", se.StreamID, "code", se.Code, "cause", se.Cause)
+				continue
+			}
 			// RFC 9113 §5.1: a frame other than HEADERS and PRIORITY on
 			// an idle stream is a connection error; and RST_STREAM must
 			// not be sent on an idle stream, so no stream error can be
@@ -416,7 +424,13 @@ func (c *http2Conn) handleRSTStream(id uint32, code http2.ErrCode) error {
 	}
 	if s := c.lookup(id); s != nil {
 		c.side.handleRSTStream(s, code, false)
+		return nil
 	}
+	// The stream is over on our side, but loopy may still hold its last
+	// frames (a response and trailers waiting for window the peer will
+	// never grant now): let loopy drop them, or they stay until the
+	// connection closes. A stream loopy no longer has is left alone.
+	c.cb.Put(&controlbuf.CleanupStream{StreamID: id})
 	return nil
 }
 
@@ -519,16 +533,14 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 		direct += k
 		rem -= len(p)
 	}
-	if direct > 0 && !endStream {
-		s.refund(direct)
-	}
 	if pad > 0 {
 		if err := c.discard(int(pad)); err != nil {
 			return err
 		}
 	}
-	// Padding is refunded at once; the data is refunded as it is read.
-	if refund := flowLen - data; refund > 0 {
+	// Padding is refunded at once, and so are bytes that went straight
+	// into a reader's posted buffer; the rest as it is read.
+	if refund := flowLen - data + uint32(direct); refund > 0 {
 		if inc := s.fc.OnRead(refund); inc > 0 && !endStream {
 			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
 		}

@@ -89,9 +89,10 @@ func (cr *connReader) releaseLarge() {
 	}
 }
 
-// Read reads buffered bytes into p (io.Reader, for the framer). A read
-// into an empty buffer that is at least as large as the large buffer goes
-// to the connection directly.
+// Read reads buffered bytes into p (io.Reader; the server reads the
+// client preface with it, frames are read with take, next and readFull).
+// A read into an empty buffer that is at least as large as the large
+// buffer goes to the connection directly.
 func (cr *connReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil

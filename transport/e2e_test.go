@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -562,5 +563,47 @@ func TestWriteQuotaOption(t *testing.T) {
 			}
 			s.Close(nil)
 		})
+	}
+}
+
+// TestResetFreesFinishedStreamsQueue: a handler that answered and
+// returned leaves its response queued in loopy while the client's window
+// is shut; when the client then resets the stream, loopy must drop the
+// response, not keep it until the connection closes.
+func TestResetFreesFinishedStreamsQueue(t *testing.T) {
+	freed := make(chan struct{})
+	finished := make(chan struct{})
+	ts := newTestServer(t, ServerConfig{}, func(s *ServerStream) {
+		defer close(finished)
+		msg := make([]byte, 1<<20)
+		runtime.SetFinalizer(&msg[0], func(*byte) { close(freed) })
+		if err := s.Write(frameMsg(len(msg)), msg, WriteOptions{}); err != nil {
+			t.Error(err)
+		}
+		s.WriteStatus(status.New(codes.OK, ""))
+	})
+	// 64 KiB of window that the client never refunds: most of the
+	// response stays queued.
+	c := newTestClient(t, ts.addr(), ConnectOptions{InitialWindowSize: 64 << 10, InitialConnWindowSize: 64 << 10})
+	s, err := c.NewStream(context.Background(), &CallHdr{Method: "/test.Bulk/Stuck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(nil, nil, WriteOptions{Last: true}); err != nil {
+		t.Fatal(err)
+	}
+	<-finished
+	s.Close(nil) // RST_STREAM(CANCEL)
+	deadline := time.Now().Add(longWait)
+	for {
+		runtime.GC()
+		select {
+		case <-freed:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reset stream's queued response is still held")
+		}
 	}
 }

@@ -420,6 +420,21 @@ func TestRawFrameErrors(t *testing.T) {
 			p.expectNone(anyGoAway(), shortWait)
 		})
 	}
+	t.Run("malformed PRIORITY on an idle stream", func(t *testing.T) {
+		noLeaks(t)
+		_, _, p := startRaw(t, ServerConfig{})
+		// No RST_STREAM may answer on an idle stream (RFC 9113 §5.1),
+		// and priorities are advice: the frames are dropped, and the
+		// connection serves on.
+		p.must(p.write(func(fr *http2.Framer) error {
+			if err := fr.WriteRawFrame(http2.FramePriority, 0, 9, u32(0)); err != nil {
+				return err
+			}
+			return fr.WritePriority(11, http2.PriorityParam{StreamDep: 11})
+		}))
+		p.unaryOK(1, echoMethod)
+		p.expectNone(anyGoAway(), shortWait)
+	})
 	t.Run("new stream depending on itself", func(t *testing.T) {
 		noLeaks(t)
 		_, h, p := startRaw(t, ServerConfig{})

@@ -154,8 +154,9 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 		conn.Close()
 		return nil, fmt.Errorf("transport: writing the client preface: %w", err)
 	}
-	t.startLoopy()
-	go t.reader()
+	// The keepalive's cancel is set before the reader and loopy start:
+	// either may close the connection at once (closeAllStreams reads
+	// kpCancel), and a keepalive started after that would run forever.
 	if kp := opts.Keepalive.Effective(); kp.Time != keepalive.Infinity {
 		var kctx context.Context
 		kctx, t.kpCancel = context.WithCancel(context.Background())
@@ -165,6 +166,8 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 			keepalive.RunClient(kctx, kp, &t.act, clientKeepalive{t})
 		}()
 	}
+	t.startLoopy()
+	go t.reader()
 	return t, nil
 }
 
@@ -364,7 +367,6 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 	return appendMetadata(fields, hdr.Metadata), nil
 }
 
-// initStream runs on loopy when it assigns the stream its id.
 // clientOpener is a ClientStream as the controlbuf.Opener of its opening
 // HEADERS; a type of its own keeps the methods off ClientStream's API.
 type clientOpener ClientStream
@@ -372,6 +374,7 @@ type clientOpener ClientStream
 func (o *clientOpener) InitStream(id uint32) error { return (*ClientStream)(o).initStream(id) }
 func (o *clientOpener) Orphaned(err error)         { (*ClientStream)(o).orphaned(err) }
 
+// initStream runs on loopy when it assigns the stream its id.
 func (s *ClientStream) initStream(id uint32) error {
 	t := s.t
 	t.mu.Lock()
@@ -570,7 +573,6 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			c = codes.ResourceExhausted
 		}
 		s.closeStream(statusErrorf(c, "transport: bad response headers: %v", err), true, http2.ErrCodeProtocol)
-		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
 		return nil
 	}
 	var rh responseHeaders

@@ -459,3 +459,36 @@ func TestKeepaliveMaxConnectionAgeGrace(t *testing.T) {
 
 // http2FrameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
 const http2FrameHeaderLen = 9
+
+// TestKeepaliveClientEndsWithConnDeadAtOnce: a server that hangs up right
+// after accepting closes the client's transport during setup; the
+// keepalive goroutine must end with it, not keep pinging a dead
+// connection (its cancel is in place before the reader can close).
+func TestKeepaliveClientEndsWithConnDeadAtOnce(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	kp := keepalive.ClientParameters{Time: time.Hour, PermitWithoutStream: true}
+	for range 20 {
+		c, err := newHTTP2Client(context.Background(), lis.Addr().String(), ConnectOptions{Keepalive: kp, Logger: quietLogger})
+		if err != nil {
+			continue // the preface write failed: nothing was started
+		}
+		waitClosed(t, c.Done(), "client transport")
+		if c.kpDone == nil {
+			t.Fatal("no keepalive goroutine was started")
+		}
+		waitClosed(t, c.kpDone, "keepalive goroutine")
+	}
+}
