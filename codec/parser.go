@@ -181,10 +181,7 @@ func (p *Parser) readBody(n int) (*buffer, error) {
 		buf.b = buf.b[:n]
 		if err := p.br.ReadBody(buf.b); err != nil {
 			buf.release()
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return nil, errTruncated()
-			}
-			return nil, err
+			return nil, bodyError(err)
 		}
 		return buf, nil
 	}
@@ -198,13 +195,19 @@ func (p *Parser) readBody(n int) (*buffer, error) {
 		buf.b = buf.b[:len(buf.b)+got]
 		if err != nil {
 			buf.release()
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return nil, errTruncated()
-			}
-			return nil, err
+			return nil, bodyError(err)
 		}
 	}
 	return buf, nil
+}
+
+// bodyError is the error of a body read that failed: the stream ending
+// inside the message is INTERNAL, the reader's own error stays as it is.
+func bodyError(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errTruncated()
+	}
+	return err
 }
 
 // decompress inflates src with dc into a pooled buffer, reading at most

@@ -376,11 +376,6 @@ func (l *Loopy) shutdown(err error) {
 	}
 }
 
-// orphan tells h's producer that h will never be written.
-func orphan(h *HeaderFrame, err error) {
-	h.orphaned(err)
-}
-
 // errNotOpened is given to OnOrphaned of client headers for a stream whose
 // opening HeaderFrame (with an Opener) loopy never got.
 var errNotOpened = errors.New("controlbuf: headers for a client stream that was never opened")

@@ -53,7 +53,7 @@ func (l *Loopy) queueHeaders(h *HeaderFrame) error {
 	s := h.Stream
 	switch {
 	case s == nil:
-		orphan(h, errNotOpened)
+		h.orphaned(errNotOpened)
 		return nil
 	case s.state == stateHeld:
 		s.items.push(h)
@@ -61,7 +61,7 @@ func (l *Loopy) queueHeaders(h *HeaderFrame) error {
 	case l.cfg.Client && s.state == stateNew && h.opens():
 		if l.draining {
 			s.state = stateClosed
-			orphan(h, fmt.Errorf("controlbuf: stream not opened, GOAWAY written: %w", ErrDrained))
+			h.orphaned(fmt.Errorf("controlbuf: stream not opened, GOAWAY written: %w", ErrDrained))
 			return nil
 		}
 		s.items.push(h)
@@ -76,9 +76,9 @@ func (l *Loopy) queueHeaders(h *HeaderFrame) error {
 		return nil
 	case !l.admit(s):
 		if s.state == stateClosed {
-			orphan(h, ErrStreamClosed)
+			h.orphaned(ErrStreamClosed)
 		} else {
-			orphan(h, errNotOpened)
+			h.orphaned(errNotOpened)
 		}
 		return nil
 	case s.state == stateEmpty:
@@ -149,7 +149,7 @@ func (l *Loopy) open(s *Stream) {
 // orphaned with err.
 func (l *Loopy) dropUnopened(s *Stream, err error, extra ...*HeaderFrame) {
 	for _, h := range extra {
-		orphan(h, err)
+		h.orphaned(err)
 	}
 	l.removeStream(s, err)
 }
@@ -259,7 +259,7 @@ func (l *Loopy) writeData(s *Stream, d *DataFrame, n int, endStream bool) {
 // with INTERNAL_ERROR and removed, and h is orphaned.
 func (l *Loopy) writeStreamHeaders(s *Stream, h *HeaderFrame) error {
 	if err := l.checkHeaderList(h.Fields); err != nil {
-		orphan(h, err)
+		h.orphaned(err)
 		l.w.rstStream(s.id, http2.ErrCodeInternal)
 		l.removeStream(s, err)
 		if h.Cleanup != nil && h.Cleanup.OnWrite != nil {
@@ -370,7 +370,7 @@ func (l *Loopy) removeStream(s *Stream, err error) {
 	s.sent = 0
 	s.items.clear(func(it Item) {
 		if h, ok := it.(*HeaderFrame); ok {
-			orphan(h, err)
+			h.orphaned(err)
 		}
 	})
 }

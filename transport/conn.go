@@ -353,7 +353,7 @@ func (c *http2Conn) handleFrame(fh http2.FrameHeader, p []byte) error {
 		}
 		return c.operateHeaders()
 	case http2.FrameContinuation:
-		done, err := c.hb.continuation(p, fh.Flags.Has(flagEndHeaders))
+		done, err := c.hb.add(p, fh.Flags.Has(flagEndHeaders)) // checkOrder made sure a block is open
 		if err != nil || !done {
 			return err
 		}

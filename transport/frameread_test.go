@@ -333,7 +333,7 @@ func TestFrameReaderAllocs(t *testing.T) {
 					hb.start(fh.StreamID, false)
 					done, err = hb.add(frag, fh.Flags.Has(flagEndHeaders))
 				case http2.FrameContinuation:
-					done, err = hb.continuation(p, fh.Flags.Has(flagEndHeaders))
+					done, err = hb.add(p, fh.Flags.Has(flagEndHeaders))
 				case http2.FramePing:
 					_, err = parsePing(fh, p)
 				case http2.FrameWindowUpdate:

@@ -170,16 +170,6 @@ func (b *headerBlock) markInvalid(err error) {
 	}
 }
 
-// continuation adds a CONTINUATION frame's fragment. The reader has
-// already checked that it follows a HEADERS or CONTINUATION of the same
-// stream.
-func (b *headerBlock) continuation(frag []byte, end bool) (done bool, err error) {
-	if !b.active {
-		return false, connError(http2.ErrCodeProtocol, "CONTINUATION without HEADERS")
-	}
-	return b.add(frag, end)
-}
-
 // unpin is a field representation that changes no decoder state (an
 // indexed field of the static table, RFC 7541 §6.1) and so can be decoded
 // with emitting off to point the decoder away from the last fragment.

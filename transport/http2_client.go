@@ -302,11 +302,10 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 	if err != nil {
 		return nil, err
 	}
-	s.lsv.Init(0, &s.wq)
-	s.ls = &s.lsv
+	s.ls.Init(0, &s.wq)
 	hf := &s.open
 	*hf = controlbuf.HeaderFrame{
-		Stream: s.ls,
+		Stream: &s.ls,
 		Fields: fields,
 		Opener: (*clientOpener)(s),
 	}
@@ -538,7 +537,7 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	}
 	left, draining := t.streams.len(), t.draining
 	t.mu.Unlock()
-	s.cleanup = controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
+	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
 	close(s.done)
 	// Readers wake only now: a Read that ends with the final status (or

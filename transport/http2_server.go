@@ -358,7 +358,7 @@ func (s *ServerStream) writeHeaderLocked() error {
 	fields = s.appendResponseHeadersLocked(fields)
 	s.keepFieldsLocked(fields)
 	s.t.enforcer.Reset()
-	s.headers = controlbuf.HeaderFrame{Stream: s.ls, Fields: fields}
+	s.headers = controlbuf.HeaderFrame{Stream: &s.ls, Fields: fields}
 	return s.t.cb.Put(&s.headers)
 }
 
@@ -491,10 +491,10 @@ func (s *ServerStream) finish(readErr error, trailers []hpack.HeaderField, rst b
 		return
 	}
 	// Only the winner of finished gets here: the items are ours to fill.
-	s.cleanup = controlbuf.CleanupStream{Stream: s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
+	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	var item controlbuf.Item = &s.cleanup
 	if trailers != nil {
-		s.trailers = controlbuf.HeaderFrame{Stream: s.ls, Fields: trailers, EndStream: true, Cleanup: &s.cleanup}
+		s.trailers = controlbuf.HeaderFrame{Stream: &s.ls, Fields: trailers, EndStream: true, Cleanup: &s.cleanup}
 		item = &s.trailers
 	}
 	s.unwatch()

@@ -212,13 +212,12 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
 	s.id.Store(id)
-	s.lsv.Init(id, &s.wq)
-	s.ls = &s.lsv
+	s.ls.Init(id, &s.wq)
 
 	t.mu.Lock()
 	t.streams.set(id, &s.stream)
 	t.mu.Unlock()
-	s.register = controlbuf.RegisterStream{Stream: s.ls}
+	s.register = controlbuf.RegisterStream{Stream: &s.ls}
 	t.cb.Put(&s.register)
 	if b.endStream {
 		t.recvEndStream(&s.stream)

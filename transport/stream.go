@@ -39,8 +39,7 @@ type stream struct {
 	id   atomic.Uint32
 	c    *http2Conn
 	ctx  context.Context
-	ls   *controlbuf.Stream // &lsv
-	lsv  controlbuf.Stream
+	ls   controlbuf.Stream // loopy's state of the stream; &ls goes in its items
 	fc   flowcontrol.InFlow
 	wq   flowcontrol.WriteQuota
 	rb   recvBuffer
@@ -197,7 +196,7 @@ func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() err
 	if !s.firstDataUsed.CompareAndSwap(false, true) {
 		df = new(controlbuf.DataFrame)
 	}
-	*df = controlbuf.DataFrame{Stream: s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
+	*df = controlbuf.DataFrame{Stream: &s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
 	if err := s.c.cb.Put(df); err != nil {
 		return failed()
 	}
