@@ -29,7 +29,11 @@ type Server struct {
 	mu       sync.Mutex
 	services map[string]*service // by service name
 	lis      map[net.Listener]struct{}
-	conns    map[net.Conn]transport.ServerTransport // nil until the transport is up
+	// conns holds one entry per accepted connection, keyed by the conn
+	// Accept returned (never by a TLS wrapper of it), from Accept until
+	// serveConn returns. The value is nil while the TLS handshake and
+	// HTTP/2 setup run, then the connection's transport.
+	conns    map[net.Conn]transport.ServerTransport
 	serving  bool
 	stopped  bool
 	draining bool
@@ -179,13 +183,16 @@ func (s *Server) Serve(lis net.Listener) error {
 }
 
 // serveConn runs one connection: TLS handshake, HTTP/2 transport, streams.
-func (s *Server) serveConn(conn net.Conn) {
+// raw is the conn Accept returned; it keys the connection's one entry in
+// s.conns for the connection's whole life, also when TLS wraps it.
+func (s *Server) serveConn(raw net.Conn) {
 	defer s.connWG.Done()
 	defer func() {
 		s.mu.Lock()
-		delete(s.conns, conn)
+		delete(s.conns, raw)
 		s.mu.Unlock()
 	}()
+	conn := raw
 	conn.SetDeadline(time.Now().Add(s.opts.connTimeout))
 	if s.opts.tlsConfig != nil {
 		cfg := s.opts.tlsConfig.Clone()
@@ -223,7 +230,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		st.Close(ErrServerStopped)
 		return
 	}
-	s.conns[conn] = st
+	s.conns[raw] = st
 	if s.draining {
 		st.Drain("server_stopping")
 	}
@@ -306,10 +313,10 @@ func (s *Server) stop(graceful bool) {
 	for l := range s.lis {
 		l.Close()
 	}
-	for c, st := range s.conns {
+	for raw, st := range s.conns {
 		switch {
 		case st == nil:
-			c.Close() // still handshaking
+			raw.Close() // still in its TLS handshake or HTTP/2 setup
 		case graceful:
 			st.Drain("server_stopping")
 		default:
