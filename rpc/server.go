@@ -16,7 +16,9 @@ import (
 	"github.com/h2rpc/h2rpc/transport"
 )
 
-// ErrServerStopped is returned by Serve after Stop or GracefulStop.
+// ErrServerStopped is returned by Serve when it is called after Stop or
+// GracefulStop. A Serve that is running when the server stops returns nil,
+// as in grpc-go.
 var ErrServerStopped = errors.New("rpc: the server has been stopped")
 
 // Server serves registered services over HTTP/2 connections accepted from
@@ -126,8 +128,10 @@ func (s *Server) GetServiceInfo() map[string]ServiceInfo {
 }
 
 // Serve accepts connections on lis until Stop or GracefulStop, serving each
-// on its own goroutines. It returns ErrServerStopped after a stop, or the
-// listener's error. lis is closed when Serve returns.
+// on its own goroutines. It returns nil once the server is stopped (so
+// "if err := s.Serve(lis); err != nil" does not fire during a graceful
+// drain), ErrServerStopped if the server was stopped before Serve was
+// called, or the listener's error. lis is closed when Serve returns.
 func (s *Server) Serve(lis net.Listener) error {
 	s.mu.Lock()
 	if s.stopped {
@@ -151,7 +155,7 @@ func (s *Server) Serve(lis net.Listener) error {
 		if err != nil {
 			select {
 			case <-s.done:
-				return ErrServerStopped
+				return nil
 			default:
 			}
 			var ne interface{ Temporary() bool }
@@ -162,7 +166,7 @@ func (s *Server) Serve(lis net.Listener) error {
 				select {
 				case <-time.After(tempDelay):
 				case <-s.done:
-					return ErrServerStopped
+					return nil
 				}
 				continue
 			}
@@ -173,7 +177,7 @@ func (s *Server) Serve(lis net.Listener) error {
 		if s.stopped {
 			s.mu.Unlock()
 			conn.Close()
-			return ErrServerStopped
+			return nil
 		}
 		s.conns[conn] = nil
 		s.connWG.Add(1)

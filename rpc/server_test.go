@@ -101,7 +101,9 @@ func TestGracefulStopOverTLSFinishesInFlightRPC(t *testing.T) {
 		close(stopped)
 	}()
 	// Serve returns once the stop began: the listener is closed.
-	<-served
+	if err := <-served; err != nil {
+		t.Errorf("Serve returned %v during GracefulStop, want nil", err)
+	}
 	select {
 	case <-stopped:
 		t.Fatal("GracefulStop returned with an RPC in flight")
@@ -159,7 +161,9 @@ func TestStopClosesConnectionsInTLSHandshake(t *testing.T) {
 			case <-time.After(longWait):
 				t.Fatal("stop never returned with a connection in its TLS handshake")
 			}
-			<-served
+			if err := <-served; err != nil {
+				t.Errorf("Serve returned %v, want nil", err)
+			}
 			if n := connCount(srv); n != 0 {
 				t.Fatalf("%d connections left after stop", n)
 			}
@@ -173,5 +177,47 @@ func TestStopClosesConnectionsInTLSHandshake(t *testing.T) {
 				t.Fatal("the server sent bytes to a client that never sent its ClientHello")
 			}
 		})
+	}
+}
+
+func TestServeReturnsNilWhenStopped(t *testing.T) {
+	for _, graceful := range []bool{false, true} {
+		name := "Stop"
+		if graceful {
+			name = "GracefulStop"
+		}
+		t.Run(name, func(t *testing.T) {
+			lis, addr := listenAt(t, "127.0.0.1:0")
+			srv := NewServer()
+			srv.RegisterService(&testServiceDesc, &testService{})
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(lis) }()
+			// One RPC: Serve is accepting.
+			_, c := dial(t, addr)
+			if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+				t.Fatal(err)
+			}
+			if graceful {
+				srv.GracefulStop()
+			} else {
+				srv.Stop()
+			}
+			if err := <-served; err != nil {
+				t.Fatalf("Serve returned %v after %s, want nil", err, name)
+			}
+		})
+	}
+}
+
+func TestServeAfterStopReturnsErrServerStopped(t *testing.T) {
+	srv := NewServer()
+	srv.Stop()
+	lis, _ := listenAt(t, "127.0.0.1:0")
+	if err := srv.Serve(lis); !errors.Is(err, ErrServerStopped) {
+		t.Fatalf("Serve after Stop: %v, want ErrServerStopped", err)
+	}
+	// Serve closed the listener.
+	if _, err := lis.Accept(); err == nil {
+		t.Fatal("the listener is still open")
 	}
 }
