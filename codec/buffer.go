@@ -24,6 +24,7 @@ var (
 	classPools [numClasses]sync.Pool
 	// barePool holds *buffer without memory, for messages whose bytes come
 	// from elsewhere (a codec's Marshal, a buffer too large to pool).
+	// Memory attached to a bare buffer with attach is never pooled.
 	barePool sync.Pool
 )
 
@@ -38,7 +39,10 @@ type buffer struct {
 	b      []byte
 	prefix [PrefixLen]byte
 	inUse  atomic.Bool // catches a second release
-	free   func()      // b.release, bound once so handing it out allocates nothing
+	// foreign marks b as memory h2rpc does not own (a codec's Marshal
+	// result): release drops it instead of pooling it, whatever its size.
+	foreign bool
+	free    func() // b.release, bound once so handing it out allocates nothing
 }
 
 func newBuffer(b []byte) *buffer {
@@ -78,6 +82,13 @@ func getBuffer(n int) *buffer {
 	return buf
 }
 
+// attach makes b, memory h2rpc does not own, the contents of buf, a bare
+// buffer. release never pools it.
+func (buf *buffer) attach(b []byte) {
+	buf.b = b
+	buf.foreign = true
+}
+
 // getBare returns a buffer without memory, for bytes the caller attaches.
 func getBare() *buffer {
 	buf, ok := barePool.Get().(*buffer)
@@ -88,19 +99,20 @@ func getBare() *buffer {
 	return buf
 }
 
-// release gives buf back. Memory whose capacity is exactly a class size
-// goes to that class's pool, whatever its origin; other memory is
-// dropped. A second release of the same use panics: it would hand the
+// release gives buf back. Memory h2rpc allocated whose capacity is
+// exactly a class size goes to that class's pool; foreign memory (see
+// attach) and other sizes are dropped. A second release of the same use panics: it would hand the
 // memory to two owners.
 func (buf *buffer) release() {
 	if !buf.inUse.CompareAndSwap(true, false) {
 		panic("codec: message buffer released twice")
 	}
-	if c := cap(buf.b); c >= minPooledSize && c <= maxPooledSize && c&(c-1) == 0 {
+	if c := cap(buf.b); !buf.foreign && c >= minPooledSize && c <= maxPooledSize && c&(c-1) == 0 {
 		classPools[bits.Len(uint(c))-1-minPooledShift].Put(buf)
 		return
 	}
 	buf.b = nil
+	buf.foreign = false
 	barePool.Put(buf)
 }
 
@@ -113,6 +125,7 @@ func (buf *buffer) grow(n int) {
 	next := getBuffer(n)
 	next.b = append(next.b, buf.b...)
 	buf.b, next.b = next.b, buf.b
+	buf.foreign, next.foreign = false, buf.foreign
 	next.release()
 }
 

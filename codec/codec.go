@@ -19,8 +19,19 @@ const ProtoName = "proto"
 // register a codec of that name.
 //
 // Implementations must be safe for concurrent use.
+//
+// Ownership of memory: the slice Marshal returns stays the codec's. h2rpc
+// only reads it, until the message has been written to the connection,
+// and never writes to it, pools it or reuses it, so a codec may return
+// memory it keeps (a cached encoding, a pass-through proxy's input) as
+// long as it does not change it meanwhile. The slice Unmarshal receives is
+// h2rpc's, lent for the call only. For AppendMarshaler, the buffer passed
+// to MarshalAppend is h2rpc's pooled memory: a result that extends it goes
+// back to the pool once written; a result in other memory is treated like
+// a Marshal result.
 type Codec interface {
-	// Marshal returns the wire encoding of v.
+	// Marshal returns the wire encoding of v. The codec keeps ownership of
+	// the returned slice (see above).
 	Marshal(v any) ([]byte, error)
 	// Unmarshal parses data into v. It must not keep data or any slice
 	// of it after it returns: the caller may reuse the memory.
@@ -35,7 +46,8 @@ type Codec interface {
 // memory instead of a fresh slice per message.
 type AppendMarshaler interface {
 	// MarshalAppend appends the wire encoding of v to b and returns the
-	// extended slice, which may or may not share b's memory.
+	// extended slice, which may or may not share b's memory. b is h2rpc's
+	// pooled memory: the codec must not keep it or any slice of it.
 	MarshalAppend(b []byte, v any) ([]byte, error)
 }
 

@@ -29,7 +29,10 @@ var noRelease = func() {}
 //
 // Encode marshals a ProtoCodec message into a pooled buffer of exactly
 // its size, and other AppendMarshaler codecs into a pooled buffer they
-// may outgrow; other codecs' Marshal result is used as it is.
+// may outgrow; other codecs' Marshal result is used as it is. Only memory
+// Encode took from its pool goes back to the pool on release: a codec's
+// Marshal result (or a MarshalAppend result in memory other than the
+// buffer it was given) is read, never written or reused.
 func Encode(c Codec, comp Compressor, v any, maxSend int) (prefix, data []byte, release func(), err error) {
 	maxSend = max(maxSend, 0)
 	limit := maxSend
@@ -97,17 +100,34 @@ func marshal(c Codec, v any, limit int) (*buffer, error) {
 			buf.release()
 			return nil, errMarshal(err)
 		}
-		buf.b = out // release pools it only if its capacity is a class size
+		if !sameMemory(out, buf.b) {
+			// The codec outgrew our buffer or ignored it: the result is
+			// not memory we handed out, so it is never pooled.
+			buf.release()
+			buf = getBare()
+			buf.attach(out)
+			return buf, nil
+		}
+		buf.b = out
 		return buf, nil
 	default:
 		out, err := c.Marshal(v)
 		if err != nil {
 			return nil, errMarshal(err)
 		}
+		// The codec owns what Marshal returns (it may be a cached
+		// encoding): read it, never pool it.
 		buf := getBare()
-		buf.b = out
+		buf.attach(out)
 		return buf, nil
 	}
+}
+
+// sameMemory reports whether out starts at the first byte of ours, an
+// empty slice with room: that is, whether MarshalAppend appended to the
+// buffer it was given.
+func sameMemory(out, ours []byte) bool {
+	return cap(out) > 0 && cap(ours) > 0 && &out[:1][0] == &ours[:1][0]
 }
 
 // compress compresses data with comp into a new pooled buffer.

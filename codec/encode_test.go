@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -287,5 +288,62 @@ func TestDecodeErrors(t *testing.T) {
 	err = Decode(fakeCodec{}, nil, 42)
 	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "failed to unmarshal") {
 		t.Errorf("Decode into a bad type: %v", err)
+	}
+}
+
+// cachedCodec returns the same encoding, which it keeps, for every
+// message: a pass-through proxy or a cache of encoded replies. Its
+// capacity is a pool size class, the case that used to be pooled.
+type cachedCodec struct{ enc []byte }
+
+func (c cachedCodec) Name() string                       { return "cached" }
+func (c cachedCodec) Marshal(any) ([]byte, error)        { return c.enc, nil }
+func (c cachedCodec) Unmarshal(data []byte, v any) error { return nil }
+
+// cachedAppendCodec ignores the buffer MarshalAppend is given and
+// returns its own cached encoding.
+type cachedAppendCodec struct{ cachedCodec }
+
+func (c cachedAppendCodec) MarshalAppend(_ []byte, _ any) ([]byte, error) { return c.enc, nil }
+
+func TestEncodeNeverPoolsCodecOwnedMemory(t *testing.T) {
+	for _, c := range []Codec{cachedCodec{}, cachedAppendCodec{}} {
+		t.Run(fmt.Sprintf("%T", c), func(t *testing.T) {
+			enc := make([]byte, 100, minPooledSize)
+			for i := range enc {
+				enc[i] = byte(i)
+			}
+			want := bytes.Clone(enc)
+			switch cc := c.(type) {
+			case cachedCodec:
+				cc.enc = enc
+				c = cc
+			case cachedAppendCodec:
+				cc.enc = enc
+				c = cc
+			}
+			other := bytesMsg(bytes.Repeat([]byte{0xee}, 600)) // a 1 KiB class buffer
+			for i := range 100 {
+				prefix, data, release, err := Encode(c, nil, nil, math.MaxInt32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if compressed := decodeFrame(t, prefix, data); compressed || !bytes.Equal(data, want) {
+					t.Fatalf("message %d arrived as %x, want %x", i, data, want)
+				}
+				release()
+				// Later messages take buffers from the pool and write them.
+				for range 2 {
+					_, _, rel, err := Encode(ProtoCodec{}, nil, other, math.MaxInt32)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rel()
+				}
+				if !bytes.Equal(enc, want) {
+					t.Fatalf("after %d messages the codec's cached encoding was overwritten: %x", i+1, enc[:16])
+				}
+			}
+		})
 	}
 }
