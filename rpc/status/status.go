@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
@@ -160,6 +161,13 @@ type grpcStatuser interface{ GRPCStatus() *Status }
 //     whole chain, err.Error(), so the added context is not lost; code and
 //     details are the wrapped status's. A nil GRPCStatus() gives UNKNOWN and
 //     false.
+//   - err, or an error it wraps, comes from another gRPC library's status
+//     package: it has a method GRPCStatus() returning a value with a method
+//     Proto() *spb.Status, as grpc-go's status errors do. That status and
+//     true, with the message of the whole chain when wrapped, as above; a
+//     nil Proto() gives UNKNOWN and false. This package does not import
+//     that library: it finds the methods by reflection, only when err
+//     carries no status of ours.
 //   - err is or wraps context.Canceled or context.DeadlineExceeded:
 //     CANCELLED or DEADLINE_EXCEEDED with err.Error() as message, and true.
 //   - anything else: UNKNOWN with err.Error() as message, and false.
@@ -184,6 +192,12 @@ func FromError(err error) (s *Status, ok bool) {
 			p = &spb.Status{}
 		}
 		p.Message = err.Error()
+		return &Status{s: p}, true
+	}
+	if p, found := foreignStatusIn(err); found {
+		if p == nil {
+			return New(codes.Unknown, err.Error()), false
+		}
 		return &Status{s: p}, true
 	}
 	switch {
@@ -247,3 +261,72 @@ func (e *statusError) Is(target error) bool {
 	}
 	return proto.Equal(e.s.s, t.s.s)
 }
+
+// protoStatus is what the status value of another gRPC library offers:
+// grpc-go's *status.Status has this method. The GRPCStatus method that
+// returns it cannot be named as an interface here without importing that
+// library (its result type is the library's own), so it is found by
+// reflection.
+type protoStatus interface{ Proto() *spb.Status }
+
+// foreignStatusIn walks err's chain, depth first as errors.As does, for
+// the first error with a method GRPCStatus() whose result is a
+// protoStatus. It returns that status as a proto, with the message of the
+// whole chain when the status error is wrapped, and whether one was
+// found. A found status may be nil (a nil GRPCStatus or Proto result).
+func foreignStatusIn(err error) (*spb.Status, bool) {
+	top := err
+	stack := []error{err}
+	for len(stack) > 0 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if e == nil {
+			continue
+		}
+		if p, ok := foreignStatus(e); ok {
+			if p != nil {
+				// A copy: a Status is immutable, and the other
+				// library may hand out its own message.
+				p = proto.Clone(p).(*spb.Status)
+				if e != top {
+					p.Message = top.Error()
+				}
+			}
+			return p, true
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			stack = append(stack, u.Unwrap())
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			for i := len(errs) - 1; i >= 0; i-- { // the first is looked at first
+				stack = append(stack, errs[i])
+			}
+		}
+	}
+	return nil, false
+}
+
+// foreignStatus calls e's method GRPCStatus() if it has one whose result
+// is a protoStatus, and returns the result's Proto() and true.
+func foreignStatus(e error) (*spb.Status, bool) {
+	v := reflect.ValueOf(e)
+	m := v.MethodByName("GRPCStatus")
+	if !m.IsValid() {
+		return nil, false
+	}
+	mt := m.Type()
+	if mt.NumIn() != 0 || mt.NumOut() != 1 || !mt.Out(0).Implements(protoStatusType) {
+		return nil, false
+	}
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, true
+	}
+	out := m.Call(nil)[0]
+	if k := out.Kind(); (k == reflect.Pointer || k == reflect.Interface) && out.IsNil() {
+		return nil, true
+	}
+	return out.Interface().(protoStatus).Proto(), true
+}
+
+var protoStatusType = reflect.TypeFor[protoStatus]()

@@ -245,3 +245,83 @@ func TestErrorsIsAs(t *testing.T) {
 		t.Error("errors.As to GRPCStatus interface failed")
 	}
 }
+
+// otherStatus stands for another gRPC library's status type (grpc-go's
+// *status.Status): it has Proto() *spb.Status.
+type otherStatus struct{ p *spb.Status }
+
+func (s *otherStatus) Proto() *spb.Status {
+	if s == nil {
+		return nil
+	}
+	return proto.Clone(s.p).(*spb.Status)
+}
+
+// otherStatusError stands for that library's status error: its
+// GRPCStatus returns the library's own type, not ours.
+type otherStatusError struct{ s *otherStatus }
+
+func (e *otherStatusError) Error() string {
+	if e.s == nil {
+		return "other: no status"
+	}
+	return "other: " + e.s.p.GetMessage()
+}
+
+func (e *otherStatusError) GRPCStatus() *otherStatus { return e.s }
+
+func TestFromErrorOfAnotherStatusPackage(t *testing.T) {
+	detail, err := anypb.New(&errdetails.ErrorInfo{Reason: "QUOTA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := &otherStatusError{s: &otherStatus{p: &spb.Status{
+		Code: int32(codes.ResourceExhausted), Message: "slow down", Details: []*anypb.Any{detail},
+	}}}
+
+	st, ok := FromError(foreign)
+	if !ok || st.Code() != codes.ResourceExhausted || st.Message() != "slow down" {
+		t.Fatalf("FromError = %v, %v; want RESOURCE_EXHAUSTED \"slow down\", true", st, ok)
+	}
+	if d := st.Details(); len(d) != 1 || d[0].(*errdetails.ErrorInfo).GetReason() != "QUOTA" {
+		t.Fatalf("details = %v", d)
+	}
+	if c := Code(foreign); c != codes.ResourceExhausted {
+		t.Fatalf("Code = %v", c)
+	}
+	if c := Convert(foreign).Code(); c != codes.ResourceExhausted {
+		t.Fatalf("Convert = %v", c)
+	}
+
+	// Wrapped, also in a joined error: code and details kept, the message
+	// is the whole chain's, as for our own status errors.
+	wrapped := fmt.Errorf("calling backend: %w", foreign)
+	st, ok = FromError(wrapped)
+	if !ok || st.Code() != codes.ResourceExhausted || st.Message() != wrapped.Error() || len(st.Details()) != 1 {
+		t.Fatalf("FromError(wrapped) = %v, %v", st, ok)
+	}
+	joined := errors.Join(errors.New("first"), fmt.Errorf("second: %w", foreign))
+	if c := Code(joined); c != codes.ResourceExhausted {
+		t.Fatalf("Code(joined) = %v", c)
+	}
+
+	// A nil status from the other library: UNKNOWN and false, as for ours.
+	st, ok = FromError(&otherStatusError{s: nil})
+	if ok || st.Code() != codes.Unknown {
+		t.Fatalf("FromError(nil status) = %v, %v", st, ok)
+	}
+	// A GRPCStatus method whose result has no Proto is not a status.
+	if c := Code(oddErr{}); c != codes.Unknown {
+		t.Fatalf("Code(oddErr) = %v", c)
+	}
+	// Our own status still wins over theirs deeper in the chain.
+	both := fmt.Errorf("%w; %w", Error(codes.NotFound, "ours"), foreign)
+	if c := Code(both); c != codes.NotFound {
+		t.Fatalf("Code(both) = %v", c)
+	}
+}
+
+type oddErr struct{}
+
+func (oddErr) Error() string      { return "odd" }
+func (oddErr) GRPCStatus() string { return "not a status" }
