@@ -153,12 +153,14 @@ func noCancel() {}
 // Context is the stream's context.
 func (cs *clientStream) Context() context.Context { return cs.ctx }
 
-// Header waits for the server's header metadata.
+// Header waits for the server's header metadata. When the stream ended
+// without headers because it failed, it returns nil and a nil error, as
+// grpc-go does: the call's status is RecvMsg's to report.
 func (cs *clientStream) Header() (metadata.MD, error) {
 	md, err := cs.s.Header()
 	if err != nil {
 		cs.finish(err)
-		return nil, err
+		return nil, nil
 	}
 	if cs.ci.header != nil {
 		*cs.ci.header = md
