@@ -18,6 +18,13 @@ import (
 // transparent retry).
 const maxTransparentRetries = 3
 
+// cardinalityCode is the code of a cardinality violation: a unary or
+// client-streaming response, or a unary or server-streaming request, with
+// no message or more than one. The gRPC status-code document says
+// UNIMPLEMENTED; grpc-go (1.85, after its issue 7286) and grpc-java answer
+// INTERNAL on both sides, and we match grpc-go.
+const cardinalityCode = codes.Internal
+
 // unaryDesc describes a unary call to newClientStream.
 var unaryDesc = &StreamDesc{}
 
@@ -72,6 +79,7 @@ type clientStream struct {
 	reader   msgReader
 	recvComp codec.Compressor
 	decided  bool // recvComp is known
+	gotMsg   bool // a response message arrived
 	flags    msgFlags
 
 	mu       sync.Mutex
@@ -226,12 +234,18 @@ func (cs *clientStream) RecvMsg(m any) error {
 	}
 	err := cs.reader.recv(cs.codec, cs.recvComp, m, cs.ci.maxRecv)
 	if err == errEOF {
-		return cs.end()
+		err = cs.end()
+		if err == io.EOF && !cs.desc.ServerStreams && !cs.gotMsg {
+			// OK without the one response message.
+			err = status.Error(cardinalityCode, "rpc: cardinality violation: the server ended a non-server-streaming RPC with OK and no response message")
+		}
+		return err
 	}
 	if err != nil {
 		cs.finish(err)
 		return err
 	}
+	cs.gotMsg = true
 	compressed := cs.reader.p.Compressed()
 	cs.flags.recvCompressed.Store(compressed)
 	if cs.ci.recvCompressed != nil {
@@ -249,7 +263,7 @@ func (cs *clientStream) RecvMsg(m any) error {
 		return nil
 	}
 	if err == nil {
-		err = status.Error(codes.Internal, "rpc: cardinality violation: more than one response message for a non-server-streaming RPC")
+		err = status.Error(cardinalityCode, "rpc: cardinality violation: more than one response message for a non-server-streaming RPC")
 	}
 	cs.finish(err)
 	return err

@@ -117,15 +117,36 @@ func (st *serverStream) SendMsg(m any) error {
 }
 
 // RecvMsg receives and decodes a request message; io.EOF when the client
-// is done.
+// is done. For a method that takes one request (unary, server-streaming)
+// it also waits for the client to end its side after that message, and
+// fails (cardinalityCode) if the client sent none or more than one.
 func (st *serverStream) RecvMsg(m any) error {
 	err := st.reader.recv(st.codec, st.recvComp, m, st.srv.opts.maxRecv)
 	if err == nil {
 		st.recvd++
 		st.flags.recvCompressed.Store(st.reader.p.Compressed())
-	} else if err == errEOF && st.oneReq && st.recvd == 0 {
+		if st.oneReq && st.recvd == 1 {
+			return st.recvEnd()
+		}
+		return nil
+	}
+	if err == errEOF && st.oneReq && st.recvd == 0 {
 		// The client ended its side without the one request message.
-		return status.Error(codes.Internal, "rpc: the client sent no request message")
+		return status.Error(cardinalityCode, "rpc: cardinality violation: the client sent no request message for a non-client-streaming RPC")
+	}
+	return err
+}
+
+// recvEnd reads what follows the one request of a method that takes one:
+// the end of the client's side, or else a cardinality violation.
+func (st *serverStream) recvEnd() error {
+	err := st.reader.recv(st.codec, st.recvComp, nil, st.srv.opts.maxRecv)
+	switch err {
+	case errEOF:
+		return nil
+	case nil:
+		st.recvd++
+		return status.Error(cardinalityCode, "rpc: cardinality violation: the client sent more than one request message for a non-client-streaming RPC")
 	}
 	return err
 }
