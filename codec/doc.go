@@ -40,7 +40,9 @@
 // any slice of them may be used again. A caller that never calls release
 // is safe: the memory is then left to the garbage collector. Codecs must
 // not keep the slice they unmarshal from (the proto codec copies what it
-// keeps).
+// keeps). The other way round, the slice a codec's Marshal returns stays
+// the codec's: Encode hands it out as the payload but release never pools
+// it, so a codec may return an encoding it keeps (see Codec).
 //
 // # Errors
 //
