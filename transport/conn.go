@@ -239,9 +239,7 @@ func (c *http2Conn) growWindow(n uint32) {
 	c.streamWindow.Store(n)
 	c.mu.Unlock()
 	c.cb.Put(&controlbuf.OutgoingSettings{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: n}}})
-	if inc := c.trIn.SetLimit(n); inc > 0 {
-		c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
-	}
+	c.cb.AddConnWindow(c.trIn.SetLimit(n))
 }
 
 // lookup finds an open stream.
@@ -482,9 +480,7 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 		if err != nil {
 			return &ConnectionError{Code: http2.ErrCodeFlowControl, Desc: "connection window exceeded", Err: err}
 		}
-		if inc > 0 {
-			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
-		}
+		c.cb.AddConnWindow(inc) // coalesces; 0 does nothing
 		if c.bdp != nil && c.bdp.Add(flowLen) {
 			c.cb.Put(&controlbuf.Ping{Data: flowcontrol.BDPPing})
 		}
@@ -542,7 +538,7 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 	// into a reader's posted buffer; the rest as it is read.
 	if refund := flowLen - data + uint32(direct); refund > 0 {
 		if inc := s.fc.OnRead(refund); inc > 0 && !endStream {
-			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
+			c.cb.AddStreamWindow(&s.ls, inc)
 		}
 	}
 	if endStream {
