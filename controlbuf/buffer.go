@@ -38,6 +38,12 @@ type Buffer struct {
 	// connection is idle.
 	wake chan struct{}
 
+	// resets is a ring of the ids of the last streams an item put on
+	// the Buffer resets (RST_STREAM), next the slot to fill; guarded by
+	// mu. See RecentlyReset.
+	resets [recentResets]uint32
+	next   int
+
 	// connWindow accumulates the connection's receive window refunds
 	// until loopy writes them as one WINDOW_UPDATE.
 	connWindow pendingWindow
@@ -74,6 +80,10 @@ func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
 		return false, nil
 	}
 	b.items.push(it)
+	if id := resetID(it); id != 0 {
+		b.resets[b.next] = id
+		b.next = (b.next + 1) % recentResets
+	}
 	if it.PeerCaused() {
 		b.control++
 		if b.control > MaxQueuedControl && b.throttle == nil {
@@ -90,6 +100,53 @@ func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// recentResets is how many reset stream ids a Buffer remembers: enough
+// for the streams reset within a round trip on a busy connection, and a
+// fixed amount of memory however many streams a peer makes us reset.
+const recentResets = 256
+
+// resetID returns the id of the stream it resets with RST_STREAM, or 0.
+// It reads only fields the producer set.
+func resetID(it Item) uint32 {
+	switch it := it.(type) {
+	case *DataFrame:
+		return 0 // the common case first
+	case *HeaderFrame:
+		if c := it.Cleanup; c != nil && c.RST {
+			return c.StreamID
+		}
+	case *CleanupStream:
+		if it.RST {
+			return it.StreamID
+		}
+	case *ResetStream:
+		return it.StreamID
+	case *EarlyAbort:
+		if it.RST {
+			return it.StreamID
+		}
+	}
+	return 0
+}
+
+// RecentlyReset reports whether id is among the last streams (a few
+// hundred) an item put on the Buffer reset with RST_STREAM. RFC 9113
+// §5.1 and §6.4: frames the peer sent before it saw our RST_STREAM
+// arrive after it, and are to be ignored rather than answered.
+func (b *Buffer) RecentlyReset(id uint32) bool {
+	if id == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.resets {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Throttle blocks while more than MaxQueuedControl peer-caused items are

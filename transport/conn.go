@@ -502,6 +502,13 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 		if fh.StreamID > c.side.maxStreamID() {
 			return connError(http2.ErrCodeProtocol, "DATA on idle stream %d", fh.StreamID)
 		}
+		if s == nil && c.cb.RecentlyReset(fh.StreamID) {
+			// RFC 9113 §5.1, §6.4: the peer sent it before our
+			// RST_STREAM reached it; ignored, not answered. Its bytes
+			// were counted against the connection window above, which
+			// refunds them.
+			return nil
+		}
 		// RFC 9113 §6.1: DATA on a stream that is not open or
 		// half-closed (local) is a stream error STREAM_CLOSED.
 		c.streamError(fh.StreamID, http2.ErrCodeStreamClosed, nil)
