@@ -6,11 +6,14 @@ import (
 	"sync"
 )
 
-// MaxQueuedControl is how many control items (anything but HeaderFrame
-// and DataFrame) may wait in a Buffer before Throttle blocks the reader
-// goroutine. Most control items answer the peer (SETTINGS ack, PING ack,
-// RST_STREAM, WINDOW_UPDATE): a peer that floods us with frames while not
-// reading our answers must not grow our memory without bound.
+// MaxQueuedControl is how many items the peer caused (Item.PeerCaused:
+// SETTINGS acks, PING acks, RST_STREAMs answering its frames) may wait in
+// a Buffer before Throttle blocks the reader goroutine: a peer that floods
+// us with frames while not reading our answers must not grow our memory
+// without bound. Work our own side queued never counts: if it did, two
+// busy peers could both stop reading while their writers wait for the
+// other to read, and deadlock. Our window updates coalesce instead (see
+// AddConnWindow, AddStreamWindow).
 const MaxQueuedControl = 50
 
 // Buffer is the queue of outbound work between producers and the loopy
@@ -20,7 +23,7 @@ const MaxQueuedControl = 50
 type Buffer struct {
 	mu       sync.Mutex
 	items    queue[Item] // guarded by mu
-	control  int         // queued control items; guarded by mu
+	control  int         // queued peer-caused items; guarded by mu
 	err      error       // set by Finish; guarded by mu
 	sleeping bool        // Get waits on wake; guarded by mu
 	// throttle is non-nil while more than MaxQueuedControl control items
@@ -34,11 +37,23 @@ type Buffer struct {
 	// long as it waits, and loopy waits here for as long as its
 	// connection is idle.
 	wake chan struct{}
+
+	// resets is a ring of the ids of the last streams an item put on
+	// the Buffer resets (RST_STREAM), next the slot to fill; guarded by
+	// mu. See RecentlyReset.
+	resets [recentResets]uint32
+	next   int
+
+	// connWindow accumulates the connection's receive window refunds
+	// until loopy writes them as one WINDOW_UPDATE.
+	connWindow pendingWindow
 }
 
 // NewBuffer returns an empty Buffer.
 func NewBuffer() *Buffer {
-	return &Buffer{wake: make(chan struct{}, 1)}
+	b := &Buffer{wake: make(chan struct{}, 1)}
+	b.connWindow.due.w = &b.connWindow
+	return b
 }
 
 // Put queues it. After Finish it returns an error wrapping ErrClosed and
@@ -65,7 +80,11 @@ func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
 		return false, nil
 	}
 	b.items.push(it)
-	if isControl(it) {
+	if id := resetID(it); id != 0 {
+		b.resets[b.next] = id
+		b.next = (b.next + 1) % recentResets
+	}
+	if it.PeerCaused() {
 		b.control++
 		if b.control > MaxQueuedControl && b.throttle == nil {
 			b.throttle = make(chan struct{})
@@ -83,7 +102,54 @@ func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
 	return true, nil
 }
 
-// Throttle blocks while more than MaxQueuedControl control items are
+// recentResets is how many reset stream ids a Buffer remembers: enough
+// for the streams reset within a round trip on a busy connection, and a
+// fixed amount of memory however many streams a peer makes us reset.
+const recentResets = 256
+
+// resetID returns the id of the stream it resets with RST_STREAM, or 0.
+// It reads only fields the producer set.
+func resetID(it Item) uint32 {
+	switch it := it.(type) {
+	case *DataFrame:
+		return 0 // the common case first
+	case *HeaderFrame:
+		if c := it.Cleanup; c != nil && c.RST {
+			return c.StreamID
+		}
+	case *CleanupStream:
+		if it.RST {
+			return it.StreamID
+		}
+	case *ResetStream:
+		return it.StreamID
+	case *EarlyAbort:
+		if it.RST {
+			return it.StreamID
+		}
+	}
+	return 0
+}
+
+// RecentlyReset reports whether id is among the last streams (a few
+// hundred) an item put on the Buffer reset with RST_STREAM. RFC 9113
+// §5.1 and §6.4: frames the peer sent before it saw our RST_STREAM
+// arrive after it, and are to be ignored rather than answered.
+func (b *Buffer) RecentlyReset(id uint32) bool {
+	if id == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.resets {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Throttle blocks while more than MaxQueuedControl peer-caused items are
 // queued. The reader goroutine calls it before reading each frame, so a
 // peer that makes us queue answers faster than we can write them is
 // stopped from sending more. It returns at once after Finish.
@@ -109,7 +175,7 @@ func (b *Buffer) Get(block bool) (Item, error) {
 		}
 		if b.items.len() > 0 {
 			it := b.items.pop()
-			if isControl(it) {
+			if it.PeerCaused() {
 				b.control--
 				if b.control <= MaxQueuedControl && b.throttle != nil {
 					close(b.throttle)
@@ -171,7 +237,7 @@ func (b *Buffer) Finish(err error) {
 	}
 }
 
-// Len returns how many control items (those counted against
+// Len returns how many peer-caused items (those counted against
 // MaxQueuedControl) and how many items in all are queued.
 func (b *Buffer) Len() (control, total int) {
 	b.mu.Lock()

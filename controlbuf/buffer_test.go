@@ -43,17 +43,18 @@ func TestBufferFIFOAndLen(t *testing.T) {
 	s := NewServerStream(1, nil)
 	items := []Item{
 		&HeaderFrame{Stream: s},
-		&Ping{},
+		&Ping{Ack: true},
 		&DataFrame{Stream: s},
-		&OutgoingWindowUpdate{StreamID: 1, Increment: 5},
+		&ResetStream{StreamID: 1},
+		&OutgoingWindowUpdate{StreamID: 1, Increment: 5}, // our own: not counted
 	}
 	for _, it := range items {
 		if err := b.Put(it); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if c, n := b.Len(); c != 2 || n != 4 {
-		t.Fatalf("Len() = %d, %d; want 2, 4", c, n)
+	if c, n := b.Len(); c != 2 || n != 5 {
+		t.Fatalf("Len() = %d, %d; want 2, 5", c, n)
 	}
 	for i, want := range items {
 		got, err := b.Get(false)
@@ -166,7 +167,7 @@ func TestBufferThrottle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if isControl(it) {
+		if it.PeerCaused() {
 			break
 		}
 	}
@@ -177,7 +178,7 @@ func TestBufferThrottle(t *testing.T) {
 	}
 
 	// Over the limit again; Finish releases the waiter.
-	_ = b.Put(&Ping{})
+	_ = b.Put(&Ping{Ack: true})
 	done = throttleReturns(b)
 	select {
 	case <-done:

@@ -58,7 +58,16 @@ var GoAwayPing = [8]byte{'h', '2', 'g', 'o', 'a', 'w', 'a', 'y'}
 
 // Item is one piece of outbound work put on a Buffer. The set of item
 // types is closed: only the types of this package implement it.
-type Item interface{ controlItem() }
+type Item interface {
+	controlItem()
+	// PeerCaused reports whether the item answers a frame the peer sent
+	// and forced us to answer (a SETTINGS ack, a PING ack, a RST_STREAM
+	// or an early abort for the peer's bad frames or requests). Only
+	// such items, while unsent, throttle the reader (Buffer.Throttle):
+	// work our own side queued must never stop us reading, or two busy
+	// peers could each wait for the other to read.
+	PeerCaused() bool
+}
 
 // HeaderFrame sends a header block (HEADERS + CONTINUATION) on a stream:
 // request or response headers, or trailers when EndStream is set. A
@@ -168,6 +177,10 @@ type CleanupStream struct {
 	StreamID uint32
 	RST      bool
 	Code     http2.ErrCode
+	// ByPeer marks a reset the peer forced on us (its frames broke the
+	// protocol on the stream), as opposed to our own cancel, deadline or
+	// early end; see PeerCaused.
+	ByPeer bool
 	// OnWrite is called once the cleanup is done (and the RST_STREAM, if
 	// any, written to loopy's write buffer). Optional.
 	OnWrite func()
@@ -244,13 +257,45 @@ func (*IncomingSettings) controlItem()     {}
 func (*OutgoingSettings) controlItem()     {}
 func (*Ping) controlItem()                 {}
 func (*GoAway) controlItem()               {}
+func (*windowUpdateDue) controlItem()      {}
 
-// isControl reports whether it counts against MaxQueuedControl: anything
-// but stream headers and data.
-func isControl(it Item) bool {
-	switch it.(type) {
-	case *HeaderFrame, *DataFrame:
-		return false
-	}
-	return true
-}
+// PeerCaused is false: a stream's headers are our own work.
+func (*HeaderFrame) PeerCaused() bool { return false }
+
+// PeerCaused is false: a stream's data is our own work.
+func (*DataFrame) PeerCaused() bool { return false }
+
+// PeerCaused is false: registering writes nothing.
+func (*RegisterStream) PeerCaused() bool { return false }
+
+// PeerCaused reports c.RST && c.ByPeer.
+func (c *CleanupStream) PeerCaused() bool { return c.RST && c.ByPeer }
+
+// PeerCaused is true: an early abort answers a request we refuse.
+func (*EarlyAbort) PeerCaused() bool { return true }
+
+// PeerCaused is true: a ResetStream answers the peer's bad frames.
+func (*ResetStream) PeerCaused() bool { return true }
+
+// PeerCaused is false: applying the peer's WINDOW_UPDATE writes nothing
+// in answer, and the peer's updates grow only as we send data.
+func (*IncomingWindowUpdate) PeerCaused() bool { return false }
+
+// PeerCaused is false: we refund our own receive windows.
+func (*OutgoingWindowUpdate) PeerCaused() bool { return false }
+
+// PeerCaused is true: the peer's SETTINGS must be acked.
+func (*IncomingSettings) PeerCaused() bool { return true }
+
+// PeerCaused is false: we announce our own settings.
+func (*OutgoingSettings) PeerCaused() bool { return false }
+
+// PeerCaused reports p.Ack: an ack answers the peer's PING, other pings
+// are ours (BDP, keepalive, graceful shutdown).
+func (p *Ping) PeerCaused() bool { return p.Ack }
+
+// PeerCaused is false: we decide to go away.
+func (*GoAway) PeerCaused() bool { return false }
+
+// PeerCaused is false: window updates are ours, and coalesce.
+func (*windowUpdateDue) PeerCaused() bool { return false }

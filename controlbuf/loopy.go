@@ -231,6 +231,8 @@ func (l *Loopy) handle(it Item) error {
 		return l.incomingWindowUpdate(it)
 	case *OutgoingWindowUpdate:
 		l.w.windowUpdate(it.StreamID, it.Increment)
+	case *windowUpdateDue:
+		l.windowUpdate(it)
 	case *IncomingSettings:
 		return l.applySettings(it.Settings)
 	case *OutgoingSettings:

@@ -259,7 +259,7 @@ func TestStreamInit(t *testing.T) {
 	var c, s Stream
 	c.Init(0, wq)
 	s.Init(3, wq)
-	if !reflect.DeepEqual(c, *NewStream(wq)) || !reflect.DeepEqual(s, *NewServerStream(3, wq)) {
+	if !reflect.DeepEqual(&c, NewStream(wq)) || !reflect.DeepEqual(&s, NewServerStream(3, wq)) {
 		t.Fatal("Init differs from NewStream / NewServerStream")
 	}
 	h := newHarness(t, Config{}, harnessOpts{})

@@ -136,6 +136,10 @@ func (l *Loopy) open(s *Stream) {
 	s.state = stateEmpty
 	l.streams[id] = s
 	l.writeHeaderBlock(id, h.Fields, h.EndStream)
+	if inc := s.window.inc.Swap(0); inc > 0 {
+		// Refunds made while the stream waited for its id.
+		l.w.windowUpdate(id, inc)
+	}
 	if h.OnWrite != nil {
 		h.OnWrite()
 	}

@@ -37,6 +37,9 @@ type Stream struct {
 	sent int
 	out  flowcontrol.StreamOut
 	wq   *flowcontrol.WriteQuota
+	// window holds the stream's receive window refunds not yet written
+	// (Buffer.AddStreamWindow); producers touch it, atomically.
+	window pendingWindow
 
 	// prev and next link the stream into loopy's active list.
 	prev, next *Stream
@@ -46,13 +49,17 @@ type Stream struct {
 // writes the opening HeaderFrame (the one with an Opener). wq, if
 // non-nil, is replenished with every DATA byte loopy writes.
 func NewStream(wq *flowcontrol.WriteQuota) *Stream {
-	return &Stream{wq: wq}
+	s := &Stream{wq: wq}
+	s.window.due = windowUpdateDue{w: &s.window, s: s}
+	return s
 }
 
 // NewServerStream returns a stream the peer opened with id; it is handed to
 // loopy with a RegisterStream item. wq is as for NewStream.
 func NewServerStream(id uint32, wq *flowcontrol.WriteQuota) *Stream {
-	return &Stream{id: id, wq: wq}
+	s := &Stream{id: id, wq: wq}
+	s.window.due = windowUpdateDue{w: &s.window, s: s}
+	return s
 }
 
 // Init makes s, a Stream the transport keeps inside its own stream
@@ -60,7 +67,8 @@ func NewServerStream(id uint32, wq *flowcontrol.WriteQuota) *Stream {
 // NewServerStream(id, wq) returns. It must be called before s is handed
 // to loopy, and never after.
 func (s *Stream) Init(id uint32, wq *flowcontrol.WriteQuota) {
-	*s = Stream{id: id, wq: wq}
+	s.id, s.wq = id, wq
+	s.window.due = windowUpdateDue{w: &s.window, s: s}
 }
 
 // streamList is an intrusive doubly linked list of streams (loopy's

@@ -239,9 +239,7 @@ func (c *http2Conn) growWindow(n uint32) {
 	c.streamWindow.Store(n)
 	c.mu.Unlock()
 	c.cb.Put(&controlbuf.OutgoingSettings{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: n}}})
-	if inc := c.trIn.SetLimit(n); inc > 0 {
-		c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
-	}
+	c.cb.AddConnWindow(c.trIn.SetLimit(n))
 }
 
 // lookup finds an open stream.
@@ -482,9 +480,7 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 		if err != nil {
 			return &ConnectionError{Code: http2.ErrCodeFlowControl, Desc: "connection window exceeded", Err: err}
 		}
-		if inc > 0 {
-			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: 0, Increment: inc})
-		}
+		c.cb.AddConnWindow(inc) // coalesces; 0 does nothing
 		if c.bdp != nil && c.bdp.Add(flowLen) {
 			c.cb.Put(&controlbuf.Ping{Data: flowcontrol.BDPPing})
 		}
@@ -505,6 +501,13 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 		}
 		if fh.StreamID > c.side.maxStreamID() {
 			return connError(http2.ErrCodeProtocol, "DATA on idle stream %d", fh.StreamID)
+		}
+		if s == nil && c.cb.RecentlyReset(fh.StreamID) {
+			// RFC 9113 §5.1, §6.4: the peer sent it before our
+			// RST_STREAM reached it; ignored, not answered. Its bytes
+			// were counted against the connection window above, which
+			// refunds them.
+			return nil
 		}
 		// RFC 9113 §6.1: DATA on a stream that is not open or
 		// half-closed (local) is a stream error STREAM_CLOSED.
@@ -542,7 +545,7 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 	// into a reader's posted buffer; the rest as it is read.
 	if refund := flowLen - data + uint32(direct); refund > 0 {
 		if inc := s.fc.OnRead(refund); inc > 0 && !endStream {
-			c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
+			c.cb.AddStreamWindow(&s.ls, inc)
 		}
 	}
 	if endStream {

@@ -118,7 +118,9 @@ func (s *stream) RequestRead(n int) {
 		need = math.MaxInt32
 	}
 	if inc := s.fc.RequestMessage(uint32(need)); inc > 0 && !s.recvDone.Load() {
-		s.c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: s.id.Load(), Increment: inc})
+		// Coalesces with refunds not yet written, so our own window
+		// updates never pile up (nor throttle the reader).
+		s.c.cb.AddStreamWindow(&s.ls, inc)
 	}
 }
 
@@ -169,7 +171,9 @@ func (s *stream) ReadBody(p []byte) error {
 // refund returns n read bytes to the stream window.
 func (s *stream) refund(n int) {
 	if inc := s.fc.OnRead(uint32(n)); inc > 0 && !s.recvDone.Load() {
-		s.c.cb.Put(&controlbuf.OutgoingWindowUpdate{StreamID: s.id.Load(), Increment: inc})
+		// Coalesces with refunds not yet written, so our own window
+		// updates never pile up (nor throttle the reader).
+		s.c.cb.AddStreamWindow(&s.ls, inc)
 	}
 }
 
