@@ -121,11 +121,14 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 		}
 		conn, scheme = tc, "https"
 	}
-	return newClientOnConn(conn, addr, scheme, opts)
+	return newClientOnConn(ctx, conn, addr, scheme, opts)
 }
 
-// newClientOnConn runs the client side on an established connection.
-func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
+// newClientOnConn runs the client side on an established connection and
+// waits, until ctx ends, for the server's first SETTINGS: only then is the
+// connection READY (gRPC connectivity semantics). A connection that closes
+// or fails before is a failed attempt, and is closed.
+func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
 	t := &http2Client{
 		scheme:    scheme,
 		authority: opts.Authority,
@@ -168,7 +171,35 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	}
 	t.startLoopy()
 	go t.reader()
+	if err := t.awaitSettings(ctx, addr); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// awaitSettings waits for the server's first SETTINGS frame. It fails,
+// having closed the connection, when the connection closes first or ctx
+// ends.
+func (t *http2Client) awaitSettings(ctx context.Context, addr string) error {
+	// One channel: gotSettings also fires when the connection closes
+	// (closed), so Done's channel is not made for every connection.
+	var err error
+	select {
+	case <-t.gotSettings.wait():
+	case <-ctx.Done():
+		err = fmt.Errorf("transport: no SETTINGS from %s before the connect deadline: %w", addr, ctx.Err())
+		t.close(err)
+	}
+	if t.settingsSeen.Load() {
+		// The server's SETTINGS count even when the connection died just
+		// after them: it was READY.
+		return nil
+	}
+	<-t.done.wait()
+	if err == nil {
+		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.closeErr)
+	}
+	return err
 }
 
 // clientKeepalive adapts the client to keepalive.ClientConn.
@@ -233,6 +264,7 @@ func (t *http2Client) fireGoAway() {
 
 // closed calls Watch's functions that are still due.
 func (t *http2Client) closed() {
+	t.gotSettings.fire() // wakes a NewClientTransport still waiting
 	t.fireGoAway()
 	t.mu.Lock()
 	f := t.onClosed
