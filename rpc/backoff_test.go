@@ -117,3 +117,26 @@ func TestReconnectBacksOffAgainstBadServers(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyThenDeadConnectionDoesNotReconnectByItself: a server that
+// sends its SETTINGS and hangs up makes the connection READY, then lost:
+// the channel goes IDLE and, as in grpc-go, reconnects only when a call
+// asks, not in a loop of its own.
+func TestReadyThenDeadConnectionDoesNotReconnectByItself(t *testing.T) {
+	settings := []byte{0, 0, 0, 4, 0, 0, 0, 0, 0} // an empty SETTINGS frame
+	addr, accepted := badServer(t, func(c net.Conn) { c.Write(settings) })
+	cc, _ := dial(t, addr, WithLogger(discardLogger()), WithConnectParams(ConnectParams{
+		Backoff: BackoffConfig{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second},
+	}))
+	cc.Connect()
+	ctx := ctxWait(t)
+	for s := cc.State(); s != Idle; s = cc.State() {
+		if !cc.WaitForStateChange(ctx, s) {
+			t.Fatalf("channel never went IDLE after the connection died (state %v)", s)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // room for a reconnect loop to show
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections without any call, want 1", n)
+	}
+}
