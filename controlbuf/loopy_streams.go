@@ -113,6 +113,15 @@ func (l *Loopy) releaseHeld() {
 	}
 }
 
+// SetFirstStreamID makes id (odd) the id of the first client stream
+// instead of 1. It must be called before Run; tests use it to reach the
+// end of the stream id space.
+func (l *Loopy) SetFirstStreamID(id uint32) {
+	if l.cfg.Client && id%2 == 1 && id <= maxStreamID {
+		l.nextID = id
+	}
+}
+
 // open assigns the next client stream id to s and writes its opening
 // HEADERS, the head of its items.
 func (l *Loopy) open(s *Stream) {

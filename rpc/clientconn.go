@@ -33,7 +33,9 @@ const (
 	// Ready: a connection is up and carries RPCs.
 	Ready
 	// TransientFailure: the last attempt failed; the next one waits for
-	// the backoff. Calls that do not wait for ready fail at once.
+	// the backoff. Calls that do not wait for ready fail at once. The
+	// state stays TransientFailure through further attempts until one
+	// succeeds.
 	TransientFailure
 	// Shutdown: Close was called.
 	Shutdown
@@ -221,6 +223,12 @@ func (cc *ClientConn) transport(ctx context.Context, waitForReady bool) (transpo
 
 // connectLoop dials until a connection is up or the ClientConn closes,
 // waiting out the backoff between attempts ("gRPC connection backoff").
+// An attempt succeeds only once the server's SETTINGS arrived (the
+// transport waits for them), so a server that accepts and hangs up is a
+// failed attempt and is retried after the backoff; the backoff starts
+// over only after a connection was READY. A READY connection that dies
+// leaves the channel IDLE (goneAway): it reconnects when the next RPC
+// asks, as in grpc-go, never on its own in a loop.
 func (cc *ClientConn) connectLoop() {
 	defer cc.wg.Done()
 	for retries := 0; ; retries++ {
@@ -263,7 +271,10 @@ func (cc *ClientConn) connectLoop() {
 			cc.mu.Unlock()
 			return
 		}
-		cc.setStateLocked(Connecting)
+		// The state stays TransientFailure through the next attempt
+		// (as grpc-go's pick_first keeps it, "sticky" until READY), so
+		// calls that do not wait for ready keep failing at once rather
+		// than waiting out each attempt.
 		cc.mu.Unlock()
 	}
 }

@@ -118,6 +118,38 @@ func WithBackoff(bc BackoffConfig) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.backoff = bc })
 }
 
+// ConnectParams are the reconnect parameters of WithConnectParams, as
+// grpc-go's of the same name.
+type ConnectParams struct {
+	// Backoff is the backoff between failed connection attempts.
+	Backoff BackoffConfig
+	// MinConnectTimeout is the least time one connection attempt gets
+	// (DefaultMinConnectTimeout when 0).
+	MinConnectTimeout time.Duration
+}
+
+// WithConnectParams sets the reconnect backoff and the least time one
+// connection attempt gets. A zero Backoff field keeps its default.
+func WithConnectParams(p ConnectParams) DialOption {
+	return dialOptionFunc(func(o *dialOptions) {
+		bc, def := p.Backoff, DefaultBackoffConfig
+		if bc.BaseDelay == 0 {
+			bc.BaseDelay = def.BaseDelay
+		}
+		if bc.Multiplier == 0 {
+			bc.Multiplier = def.Multiplier
+		}
+		if bc.MaxDelay == 0 {
+			bc.MaxDelay = def.MaxDelay
+		}
+		o.backoff = bc
+		o.minConnectTimeout = p.MinConnectTimeout
+		if o.minConnectTimeout == 0 {
+			o.minConnectTimeout = DefaultMinConnectTimeout
+		}
+	})
+}
+
 // WithMinConnectTimeout sets the least time one connection attempt gets.
 func WithMinConnectTimeout(d time.Duration) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.minConnectTimeout = d })

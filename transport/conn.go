@@ -141,7 +141,12 @@ type http2Conn struct {
 	streams streamMap
 
 	sawSettings bool // reader only: the peer's first SETTINGS arrived
-	emptyData   int  // reader only: empty DATA frames in a row
+	// gotSettings fires when the peer's first SETTINGS arrived
+	// (settingsSeen is then true: a client is READY) or, on a client,
+	// when the connection closed.
+	gotSettings  event
+	settingsSeen atomic.Bool
+	emptyData    int // reader only: empty DATA frames in a row
 }
 
 func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *connConfig) {
@@ -441,9 +446,16 @@ func (c *http2Conn) handleSettings(fh http2.FrameHeader, p []byte) error {
 	if err != nil {
 		return err
 	}
+	first := !c.sawSettings
 	c.sawSettings = true
 	// Loopy applies them in order with the frames it writes, and acks.
 	c.cb.Put(&controlbuf.IncomingSettings{Settings: ss})
+	if first {
+		c.settingsSeen.Store(true)
+		// After the Put: streams opened from now on are queued behind
+		// the settings.
+		c.gotSettings.fire()
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/h2rpc/h2rpc/controlbuf"
+	"github.com/h2rpc/h2rpc/internal/testhook"
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
@@ -23,6 +24,12 @@ import (
 
 // DefaultUserAgent is sent when ConnectOptions.UserAgent is empty.
 const DefaultUserAgent = "h2rpc-go/0.1"
+
+// drainStreamID is the stream id past which a client connection takes
+// no new streams: about three quarters of the 2^31 ids (as grpc-go), so
+// streams queued when the connection starts draining still get ids while
+// new calls go to a fresh connection.
+const drainStreamID = 3<<29 + 1
 
 // ConnectOptions configure a client connection.
 type ConnectOptions struct {
@@ -68,8 +75,13 @@ type http2Client struct {
 
 	lastStreamID atomic.Uint32 // largest stream id loopy assigned
 
-	goAway       event // GOAWAY received
-	draining     bool  // guarded by mu: GOAWAY received or GracefulClose called
+	goAway      event // GOAWAY received
+	draining    bool  // guarded by mu: no new streams (GOAWAY, GracefulClose, ids running out)
+	goAwayRecvd bool  // guarded by mu: GOAWAY received; loopy opens no more streams
+	// pending counts streams NewStream queued that loopy has neither
+	// given an id nor dropped; guarded by mu. A draining connection
+	// closes only once they, too, are done.
+	pending      int
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
@@ -121,11 +133,14 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 		}
 		conn, scheme = tc, "https"
 	}
-	return newClientOnConn(conn, addr, scheme, opts)
+	return newClientOnConn(ctx, conn, addr, scheme, opts)
 }
 
-// newClientOnConn runs the client side on an established connection.
-func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
+// newClientOnConn runs the client side on an established connection and
+// waits, until ctx ends, for the server's first SETTINGS: only then is the
+// connection READY (gRPC connectivity semantics). A connection that closes
+// or fails before is a failed attempt, and is closed.
+func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
 	t := &http2Client{
 		scheme:    scheme,
 		authority: opts.Authority,
@@ -148,6 +163,9 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	}
 	cfg.fill()
 	t.init(t, true, conn, &cfg)
+	if n := testhook.ClientStreamsBeforeDrain.Load(); n > 0 {
+		t.loopy.SetFirstStreamID(drainStreamID - 2*uint32(n-1))
+	}
 
 	ss, inc := t.initialSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0})
 	if err := writePreamble(conn, true, ss, inc); err != nil {
@@ -168,7 +186,35 @@ func newClientOnConn(conn net.Conn, addr, scheme string, opts ConnectOptions) (*
 	}
 	t.startLoopy()
 	go t.reader()
+	if err := t.awaitSettings(ctx, addr); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// awaitSettings waits for the server's first SETTINGS frame. It fails,
+// having closed the connection, when the connection closes first or ctx
+// ends.
+func (t *http2Client) awaitSettings(ctx context.Context, addr string) error {
+	// One channel: gotSettings also fires when the connection closes
+	// (closed), so Done's channel is not made for every connection.
+	var err error
+	select {
+	case <-t.gotSettings.wait():
+	case <-ctx.Done():
+		err = fmt.Errorf("transport: no SETTINGS from %s before the connect deadline: %w", addr, ctx.Err())
+		t.close(err)
+	}
+	if t.settingsSeen.Load() {
+		// The server's SETTINGS count even when the connection died just
+		// after them: it was READY.
+		return nil
+	}
+	<-t.done.wait()
+	if err == nil {
+		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.closeErr)
+	}
+	return err
 }
 
 // clientKeepalive adapts the client to keepalive.ClientConn.
@@ -197,7 +243,7 @@ func (t *http2Client) GoAwayReason() (GoAwayReason, string) {
 
 // Watch registers goAway and closed, each called once: goAway when the
 // connection stops taking new streams for good (the server sent GOAWAY,
-// or the connection closed), closed once the connection has closed (Done
+// its stream ids are running out, or the connection closed), closed once the connection has closed (Done
 // is closed). They run on the goroutine that saw the event, with no lock
 // held, so they may call the transport (GracefulClose, Close). An event
 // that happened before Watch calls its function at once. Watch may be
@@ -233,6 +279,7 @@ func (t *http2Client) fireGoAway() {
 
 // closed calls Watch's functions that are still due.
 func (t *http2Client) closed() {
+	t.gotSettings.fire() // wakes a NewClientTransport still waiting
 	t.fireGoAway()
 	t.mu.Lock()
 	f := t.onClosed
@@ -251,11 +298,12 @@ func (t *http2Client) Close(err error) {
 	t.close(err)
 }
 
-// GracefulClose lets open streams finish, refuses new ones, then closes.
+// GracefulClose lets open streams finish (streams NewStream queued
+// included), refuses new ones, then closes.
 func (t *http2Client) GracefulClose() {
 	t.mu.Lock()
 	t.draining = true
-	n := t.streams.len()
+	n := t.streams.len() + t.pending
 	t.mu.Unlock()
 	if n == 0 {
 		t.close(fmt.Errorf("%w: closed gracefully", ErrConnClosing))
@@ -263,6 +311,41 @@ func (t *http2Client) GracefulClose() {
 }
 
 func (t *http2Client) maxStreamID() uint32 { return t.lastStreamID.Load() }
+
+// errDraining is NewStream's error on a connection that takes no new
+// streams: nothing was sent, so the call may go to another connection.
+var errDraining = status.Error(codes.Unavailable, "transport: the connection is draining")
+
+// admitStream is NewStream's check that the connection takes one more
+// stream, which it then counts as pending. A connection whose stream ids
+// passed drainStreamID starts draining here, as if the server had sent
+// GOAWAY: Watch's goAway runs (the channel moves to a new connection),
+// the streams already taken finish, then the connection closes.
+func (t *http2Client) admitStream() error {
+	t.mu.Lock()
+	if t.draining {
+		t.mu.Unlock()
+		return errDraining
+	}
+	if t.lastStreamID.Load() < drainStreamID {
+		t.pending++
+		t.mu.Unlock()
+		return nil
+	}
+	t.draining = true
+	t.mu.Unlock()
+	t.logger.Debug("h2rpc: stream ids running out, draining the connection", "last", t.lastStreamID.Load(), "remote", t.RemoteAddr())
+	t.fireGoAway()
+	t.GracefulClose()
+	return errDraining
+}
+
+// unadmitStream undoes admitStream for a stream that was not queued.
+func (t *http2Client) unadmitStream() {
+	t.mu.Lock()
+	t.pending--
+	t.mu.Unlock()
+}
 
 // ClientStream is one RPC's stream on a client connection.
 type ClientStream struct {
@@ -309,13 +392,11 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 		Fields: fields,
 		Opener: (*clientOpener)(s),
 	}
-	t.mu.Lock()
-	draining := t.draining
-	t.mu.Unlock()
-	if draining {
-		return nil, status.Error(codes.Unavailable, "transport: the connection is draining")
+	if err := t.admitStream(); err != nil {
+		return nil, err
 	}
 	if err := t.cb.Put(hf); err != nil {
+		t.unadmitStream()
 		return nil, status.Errorf(codes.Unavailable, "transport: %v", err)
 	}
 	// A cancelled or expired context resets the stream.
@@ -378,8 +459,9 @@ func (s *ClientStream) initStream(id uint32) error {
 	t := s.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.draining {
-		return errors.New("transport: the connection is draining")
+	// Dropped now, the stream is orphaned, which counts it off pending.
+	if t.goAwayRecvd || t.closing.Load() {
+		return errors.New("transport: the connection is going away")
 	}
 	if s.finished.Load() {
 		return errors.New("transport: the stream is already closed")
@@ -391,12 +473,23 @@ func (s *ClientStream) initStream(id uint32) error {
 	s.fc.RaiseLimit(t.streamWindow.Load())
 	t.streams.set(id, &s.stream)
 	t.lastStreamID.Store(id)
+	t.pending--
 	t.act.StreamStarted()
 	return nil
 }
 
 // orphaned runs when the stream's HEADERS will never be written.
 func (s *ClientStream) orphaned(err error) {
+	t := s.t
+	t.mu.Lock()
+	t.pending--
+	done := t.draining && t.streams.len()+t.pending == 0
+	t.mu.Unlock()
+	if done && !t.closing.Load() {
+		// A draining connection's last stream never opened (it was
+		// closed already, or is failed below).
+		defer t.close(fmt.Errorf("%w: drained", ErrConnClosing))
+	}
 	st := status.New(codes.Unavailable, fmt.Sprintf("transport: stream not started: %v", err))
 	if errors.Is(err, controlbuf.ErrHeaderListTooLarge) {
 		st = status.New(codes.Internal, fmt.Sprintf("transport: %v", err))
@@ -535,7 +628,7 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	if id := s.id.Load(); id != 0 && t.streams.get(id) == &s.stream {
 		t.streams.delete(id)
 	}
-	left, draining := t.streams.len(), t.draining
+	left, draining := t.streams.len()+t.pending, t.draining
 	t.mu.Unlock()
 	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
@@ -627,6 +720,7 @@ func (t *http2Client) handleGoAway(f goAwayFrame) error {
 	debug := string(f.DebugData)
 	t.mu.Lock()
 	t.draining = true
+	t.goAwayRecvd = true
 	t.goAwayReason = GoAwayNoReason
 	if f.ErrCode == http2.ErrCodeEnhanceYourCalm && debug == keepalive.TooManyPingsDebugData {
 		t.goAwayReason = GoAwayTooManyPings

@@ -460,8 +460,11 @@ func TestKeepaliveMaxConnectionAgeGrace(t *testing.T) {
 // http2FrameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
 const http2FrameHeaderLen = 9
 
+// emptySettingsFrame is a SETTINGS frame with no settings.
+var emptySettingsFrame = []byte{0, 0, 0, byte(http2.FrameSettings), 0, 0, 0, 0, 0}
+
 // TestKeepaliveClientEndsWithConnDeadAtOnce: a server that hangs up right
-// after accepting closes the client's transport during setup; the
+// after its SETTINGS closes the client's transport during setup; the
 // keepalive goroutine must end with it, not keep pinging a dead
 // connection (its cancel is in place before the reader can close).
 func TestKeepaliveClientEndsWithConnDeadAtOnce(t *testing.T) {
@@ -476,6 +479,9 @@ func TestKeepaliveClientEndsWithConnDeadAtOnce(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// SETTINGS make the client ready; the close then races
+			// the start of its goroutines.
+			c.Write(emptySettingsFrame)
 			c.Close()
 		}
 	}()
@@ -483,7 +489,7 @@ func TestKeepaliveClientEndsWithConnDeadAtOnce(t *testing.T) {
 	for range 20 {
 		c, err := newHTTP2Client(context.Background(), lis.Addr().String(), ConnectOptions{Keepalive: kp, Logger: quietLogger})
 		if err != nil {
-			continue // the preface write failed: nothing was started
+			continue // the preface write failed or the close came first
 		}
 		waitClosed(t, c.Done(), "client transport")
 		if c.kpDone == nil {

@@ -19,8 +19,18 @@ import (
 func startRawServer(t *testing.T) (*http2Client, *rawPeer) {
 	t.Helper()
 	rs := newRawServer(t)
+	// The client waits for the server's SETTINGS, which accept writes.
+	pc := make(chan *rawPeer, 1)
+	go func() {
+		var p *rawPeer
+		defer func() { pc <- p }() // nil when accept failed the test
+		p = rs.accept(t, rawPeerOpts{})
+	}()
 	c := newTestClient(t, rs.addr(), ConnectOptions{})
-	p := rs.accept(t, rawPeerOpts{})
+	p := <-pc
+	if p == nil {
+		t.FailNow()
+	}
 	p.expect(isType(http2.FrameSettings))
 	return c, p
 }
