@@ -521,13 +521,20 @@ func (s *ClientStream) closeStream(st *status.Status, rst bool, code http2.ErrCo
 }
 
 // endStream is closeStream; with trailers set the server ended the
-// stream with its status, so the messages it sent before stay readable
+// stream (with its status, or END_STREAM without one), so the messages it sent before stay readable
 // whatever the status (as in grpc-go) and Read then returns io.EOF.
 // Otherwise a failed stream drops its unread bytes.
 func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode, trailers bool) {
 	if !s.finished.CompareAndSwap(false, true) {
 		return
 	}
+	s.ended(st, rst, code, trailers)
+}
+
+// ended is endStream after the caller won the stream's finished flag:
+// what it wrote to the stream before is published to the readers of
+// Header, Trailer and Status by the close of done.
+func (s *ClientStream) ended(st *status.Status, rst bool, code http2.ErrCode, trailers bool) {
 	s.unwatch()
 	s.st = st
 	t := s.t
@@ -582,6 +589,7 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			return nil
 		}
 	}
+	trailersOnly := false
 	if !s.headerRecvd {
 		s.headerRecvd = true
 		if !b.endStream {
@@ -595,23 +603,31 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			close(s.headerDone)
 			return nil
 		}
-		// Trailers-only response.
-		s.trailersOnly = true
+		trailersOnly = true
 	} else if !b.endStream {
 		s.closeStream(statusErrorf(codes.Internal, "transport: trailers without END_STREAM"), true, http2.ErrCodeProtocol)
 		return nil
 	}
+	s.recvDone.Store(true)
+	// The trailer fields are written only by the winner of the stream's
+	// end: a stream a cancel ended meanwhile is read by Header and Trailer
+	// already.
+	if !s.finished.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.trailersOnly = trailersOnly
 	s.trailer = md
 	s.gotTrailer = true
-	s.recvDone.Store(true)
-	s.endStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
+	s.ended(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
 	return nil
 }
 
 // recvEndStream: the server ended the stream with DATA, without trailers.
+// The messages it sent before stay readable (the stream ends as after
+// trailers), then the status is INTERNAL.
 func (t *http2Client) recvEndStream(sp *stream) {
 	sp.recvDone.Store(true)
-	sp.cs.closeStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo)
+	sp.cs.endStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo, true)
 }
 
 func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode, local bool) {
