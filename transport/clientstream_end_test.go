@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // TestTrailersRacingCancelPublishSafely: the server's trailers (with
@@ -102,5 +104,65 @@ func TestEndStreamWithoutTrailersDeliversMessages(t *testing.T) {
 	st := s.Status()
 	if st.Code() != codes.Internal || !strings.Contains(st.Message(), "without sending trailers") {
 		t.Fatalf("status %v, want INTERNAL (no trailers)", st)
+	}
+}
+
+// TestWriteAfterServerEndedReturnsEOF: once the server ended a
+// client-streaming call with its status, the client's writes fail at once
+// with io.EOF (the status is for reads), instead of being queued for a
+// stream loopy no longer has.
+func TestWriteAfterServerEndedReturnsEOF(t *testing.T) {
+	ts := newTestServer(t, ServerConfig{}, func(s *ServerStream) {
+		s.WriteStatus(status.New(codes.FailedPrecondition, "no more, thanks"))
+	})
+	c := newTestClient(t, ts.addr(), ConnectOptions{})
+	s, err := c.NewStream(rawCtx(t), &CallHdr{Method: "/test.Upload/Early"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	msg := make([]byte, 1024)
+	for i := range 100 {
+		if err := s.Write(frameMsg(len(msg)), msg, WriteOptions{}); err != io.EOF {
+			t.Fatalf("write %d after the stream ended: %v, want io.EOF", i, err)
+		}
+	}
+	if _, err := readMsg(s); err != io.EOF {
+		t.Fatalf("read: %v, want io.EOF", err)
+	}
+	if st := s.Status(); st.Code() != codes.FailedPrecondition {
+		t.Fatalf("status %v, want FAILED_PRECONDITION", st)
+	}
+}
+
+// TestInvalidRequestMetadataFailsBeforeSending: metadata that cannot be
+// sent as given (a non-ASCII value, an upper-case or illegal key, a
+// reserved grpc- key) fails the stream with INTERNAL before anything
+// goes on the wire; -bin keys carry any bytes.
+func TestInvalidRequestMetadataFailsBeforeSending(t *testing.T) {
+	rs := newRawServer(t)
+	c := newTestClient(t, rs.addr(), ConnectOptions{})
+	p := rs.accept(t, rawPeerOpts{})
+	for _, md := range []metadata.MD{
+		{"name": {"José"}},
+		{"Name": {"x"}},
+		{"bad key": {"x"}},
+		{"grpc-custom": {"x"}},
+		{"ok": {"fine"}, "line": {"a\nb"}},
+	} {
+		_, err := c.NewStream(rawCtx(t), &CallHdr{Method: "/test.Raw/Metadata", Metadata: md})
+		if st := status.Convert(err); st.Code() != codes.Internal {
+			t.Errorf("NewStream with %q: %v, want INTERNAL", md, err)
+		}
+	}
+	s, err := c.NewStream(rawCtx(t), &CallHdr{Method: "/test.Raw/Metadata", Metadata: metadata.MD{"data-bin": {"\x00\xffJosé"}, "ok": {"fine"}}})
+	if err != nil {
+		t.Fatalf("NewStream with valid metadata: %v", err)
+	}
+	defer s.Close(nil)
+	// The first stream on the wire is the valid one: none of the invalid
+	// ones sent anything.
+	if f := p.expect(anyHeaders()); f.StreamID != 1 || f.header("data-bin") == "" {
+		t.Fatalf("first HEADERS %v, want stream 1 with data-bin", f)
 	}
 }

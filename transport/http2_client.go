@@ -363,6 +363,10 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 	if hdr.AcceptCompress != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-accept-encoding", Value: hdr.AcceptCompress})
 	}
+	if err := validateMetadata(hdr.Metadata); err != nil {
+		// As grpc-go: the call fails before anything is sent.
+		return nil, status.Error(codes.Internal, err.Error())
+	}
 	return appendMetadata(fields, hdr.Metadata), nil
 }
 
@@ -409,9 +413,18 @@ func (s *ClientStream) orphaned(err error) {
 // Method is the full method name of the stream.
 func (s *ClientStream) Method() string { return s.method }
 
-// Write sends a message (prefix and bytes) on the stream.
+// Write sends a message (prefix and bytes) on the stream. Once the
+// stream has ended (the server's status arrived, or it was reset or
+// cancelled) it returns io.EOF at once: reads give the status.
 func (s *ClientStream) Write(prefix, data []byte, opts WriteOptions) error {
-	return s.write(prefix, data, opts, s.failure)
+	return s.write(prefix, data, opts, s.writeFailure)
+}
+
+// writeFailure is the error of a write on a stream that ended: io.EOF,
+// as in grpc-go, once the stream's status is there for reads.
+func (s *ClientStream) writeFailure() error {
+	<-s.done
+	return io.EOF
 }
 
 // CloseSend ends the client's half of the stream.
