@@ -68,8 +68,12 @@ type http2Client struct {
 
 	lastStreamID atomic.Uint32 // largest stream id loopy assigned
 
-	goAway       event // GOAWAY received
-	draining     bool  // guarded by mu: GOAWAY received or GracefulClose called
+	goAway   event // GOAWAY received
+	draining bool  // guarded by mu: GOAWAY received or GracefulClose called
+	// closedByUs is set (under mu) when Close began: open streams end
+	// CANCELLED, and ending the last of them does not close the
+	// connection before Close's GOAWAY is written.
+	closedByUs   bool
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
@@ -243,12 +247,44 @@ func (t *http2Client) closed() {
 	}
 }
 
-// Close closes the connection at once; open streams fail.
+// Close closes the connection: open streams end with CANCELLED, each
+// reset with RST_STREAM(CANCEL) so the server's handlers see the cancel,
+// then a GOAWAY is written and the socket closed (best effort: loopy gets
+// goAwayWriteTimeout to write them). err is the connection's Err.
 func (t *http2Client) Close(err error) {
 	if err == nil {
 		err = ErrConnClosing
 	}
+	if t.closing.Load() {
+		t.close(err)
+		return
+	}
+	t.mu.Lock()
+	t.draining, t.closedByUs = true, true
+	ss := make([]*ClientStream, 0, t.streams.len())
+	for _, sp := range t.streams.all() {
+		ss = append(ss, sp.cs)
+	}
+	t.mu.Unlock()
+	st := closedStatus(err)
+	for _, s := range ss {
+		s.closeStream(st, true, http2.ErrCodeCancel)
+	}
+	// A client's GOAWAY names the last server-initiated stream: none.
+	if t.cb.Put(&controlbuf.GoAway{Code: http2.ErrCodeNo, CloseConn: true}) == nil {
+		timer := time.NewTimer(goAwayWriteTimeout)
+		select {
+		case <-t.loopyDone.wait():
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	t.close(err)
+}
+
+// closedStatus is the status of streams ended by Close(err).
+func closedStatus(err error) *status.Status {
+	return statusErrorf(codes.Canceled, "transport: connection closed by the client: %s", errorText(err))
 }
 
 // GracefulClose lets open streams finish, refuses new ones, then closes.
@@ -316,7 +352,7 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 		return nil, status.Error(codes.Unavailable, "transport: the connection is draining")
 	}
 	if err := t.cb.Put(hf); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "transport: %v", err)
+		return nil, status.Error(codes.Unavailable, "transport: "+errorText(err))
 	}
 	// A cancelled or expired context resets the stream.
 	s.watch(ctx, func() {
@@ -401,9 +437,9 @@ func (s *ClientStream) initStream(id uint32) error {
 
 // orphaned runs when the stream's HEADERS will never be written.
 func (s *ClientStream) orphaned(err error) {
-	st := status.New(codes.Unavailable, fmt.Sprintf("transport: stream not started: %v", err))
+	st := status.New(codes.Unavailable, "transport: stream not started: "+errorText(err))
 	if errors.Is(err, controlbuf.ErrHeaderListTooLarge) {
-		st = status.New(codes.Internal, fmt.Sprintf("transport: %v", err))
+		st = status.New(codes.Internal, "transport: "+errorText(err))
 	} else {
 		s.unprocessed.Store(true)
 	}
@@ -555,7 +591,7 @@ func (s *ClientStream) ended(st *status.Status, rst bool, code http2.ErrCode, tr
 	if id := s.id.Load(); id != 0 && t.streams.get(id) == &s.stream {
 		t.streams.delete(id)
 	}
-	left, draining := t.streams.len(), t.draining
+	left, draining := t.streams.len(), t.draining && !t.closedByUs
 	t.mu.Unlock()
 	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
@@ -661,6 +697,7 @@ func (t *http2Client) handleGoAway(f goAwayFrame) error {
 		t.goAwayReason = GoAwayTooManyPings
 	}
 	t.goAwayDebug = debug
+	byUs := t.closedByUs // Close is closing the connection with its own error
 	var refused []*ClientStream
 	for id, sp := range t.streams.all() {
 		if id > f.LastStreamID {
@@ -679,7 +716,7 @@ func (t *http2Client) handleGoAway(f goAwayFrame) error {
 		s.unprocessed.Store(true)
 		s.closeStream(statusErrorf(codes.Unavailable, "transport: stream not processed: server sent GOAWAY (%v)", f.ErrCode), false, 0)
 	}
-	if t.activeStreams() == 0 {
+	if !byUs && t.activeStreams() == 0 {
 		t.close(fmt.Errorf("%w: server sent GOAWAY (%v)", ErrConnClosing, f.ErrCode))
 	}
 	return nil
@@ -699,8 +736,12 @@ func (t *http2Client) closeAllStreams(err error) {
 	for _, sp := range t.streams.all() {
 		ss = append(ss, sp.cs)
 	}
+	byUs := t.closedByUs
 	t.mu.Unlock()
-	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
+	st := statusErrorf(codes.Unavailable, "transport: connection closed: %s", errorText(err))
+	if byUs {
+		st = closedStatus(err)
+	}
 	for _, s := range ss {
 		s.closeStream(st, false, 0)
 	}
