@@ -67,6 +67,7 @@ type http2Client struct {
 	userAgent string
 
 	lastStreamID atomic.Uint32 // largest stream id loopy assigned
+	quota        streamQuota   // stream slots under the peer's MAX_CONCURRENT_STREAMS
 
 	goAway   event // GOAWAY received
 	draining bool  // guarded by mu: GOAWAY received or GracefulClose called
@@ -327,10 +328,28 @@ type ClientStream struct {
 	fieldsBuf [12]hpack.HeaderField
 }
 
-// NewStream opens a stream: it queues the request HEADERS and returns at
-// once. The HEADERS wait (in order) while the server's
-// MAX_CONCURRENT_STREAMS is reached.
+// NewStream opens a stream: it waits (in order, honouring ctx) for a
+// stream slot under the server's MAX_CONCURRENT_STREAMS, then queues the
+// request HEADERS and returns. A waiter whose ctx is done leaves with
+// ctx's status, having queued nothing.
 func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error) {
+	if err := t.quota.acquire(ctx, &t.done); err != nil {
+		if err == errQuotaConnDone {
+			return nil, status.Error(codes.Unavailable, "transport: the connection is closed")
+		}
+		return nil, status.FromContextError(err).Err()
+	}
+	s, err := t.newStream(ctx, hdr)
+	if err != nil {
+		t.quota.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStream is NewStream once it holds a slot; on error the caller gives
+// the slot back, otherwise the stream's end does.
+func (t *http2Client) newStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error) {
 	s := &ClientStream{t: t, method: hdr.Method, headerDone: make(chan struct{})}
 	s.cs = s
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
@@ -595,6 +614,9 @@ func (s *ClientStream) ended(st *status.Status, rst bool, code http2.ErrCode, tr
 	t.mu.Unlock()
 	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
+	// After the cleanup is queued: the HEADERS of a stream that takes
+	// the slot reach loopy behind it.
+	t.quota.release()
 	close(s.done)
 	// Readers wake only now: a Read that ends with the final status (or
 	// io.EOF) finds Status, Trailer and Header ready.
