@@ -153,3 +153,40 @@ func TestSlotWaitersHoldNoEncodedRequests(t *testing.T) {
 		t.Fatalf("the server ran %d calls besides the held one, want 1", n)
 	}
 }
+
+// TestCloseCancelsInFlightCalls: ClientConn.Close ends in-flight calls
+// with CANCELLED, and the server's handler sees its context cancelled
+// (the client reset the stream) rather than a broken connection.
+func TestCloseCancelsInFlightCalls(t *testing.T) {
+	running := make(chan struct{})
+	handlerErr := make(chan error, 1)
+	_, addr := startServer(t, &testService{
+		upload: func(s ClientStreamingServer[wrapperspb.BytesValue, wrapperspb.BytesValue]) error {
+			close(running)
+			for {
+				if _, err := s.Recv(); err != nil {
+					handlerErr <- err
+					return err
+				}
+			}
+		},
+	})
+	cc, c := dial(t, addr)
+	up, err := c.Upload(ctxWait(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Send(wrapperspb.Bytes([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	cc.Close()
+	_, err = up.CloseAndRecv()
+	wantCode(t, err, codes.Canceled)
+	select {
+	case err := <-handlerErr:
+		wantCode(t, err, codes.Canceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler never saw the cancel")
+	}
+}

@@ -75,6 +75,7 @@ type http2Client struct {
 	// CANCELLED, and ending the last of them does not close the
 	// connection before Close's GOAWAY is written.
 	closedByUs   bool
+	closeErr     error // guarded by mu: Close's err, once closedByUs
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
@@ -187,6 +188,15 @@ func (k clientKeepalive) Close(err error) {
 
 func (t *http2Client) reader() {
 	err := t.readLoop()
+	t.mu.Lock()
+	byUs, closeErr := t.closedByUs, t.closeErr
+	t.mu.Unlock()
+	if byUs {
+		// Close shut our side after its GOAWAY; the server closing
+		// its side is the end Close waits for.
+		t.close(closeErr)
+		return
+	}
 	t.fatal(err)
 }
 
@@ -261,7 +271,7 @@ func (t *http2Client) Close(err error) {
 		return
 	}
 	t.mu.Lock()
-	t.draining, t.closedByUs = true, true
+	t.draining, t.closedByUs, t.closeErr = true, true, err
 	ss := make([]*ClientStream, 0, t.streams.len())
 	for _, sp := range t.streams.all() {
 		ss = append(ss, sp.cs)
@@ -276,6 +286,18 @@ func (t *http2Client) Close(err error) {
 		timer := time.NewTimer(goAwayWriteTimeout)
 		select {
 		case <-t.loopyDone.wait():
+			// Closing a socket with unread bytes makes the kernel
+			// reset it, which can destroy the resets and the GOAWAY
+			// before the server reads them: shut our side and let the
+			// reader take what the server still sends until it closes
+			// its side (bounded by lingerTimeout).
+			if cw, ok := t.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+				timer.Reset(lingerTimeout)
+				select {
+				case <-t.done.wait():
+				case <-timer.C:
+				}
+			}
 		case <-timer.C:
 		}
 		timer.Stop()
