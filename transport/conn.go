@@ -185,6 +185,9 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 		BDP:             c.bdp,
 		Logger:          cfg.logger,
 		OnDataWritten:   cfg.onDataWritten,
+		// A client's stream quota follows the peer's
+		// MAX_CONCURRENT_STREAMS.
+		OnSettingsApplied: c.settingApplied,
 		// Loopy resets a stream itself when the peer overflows its
 		// window with WINDOW_UPDATE; the stream must end here too.
 		OnStreamError: func(id uint32, err error) {

@@ -411,18 +411,23 @@ func validMetadataValue(v string) bool {
 	return true
 }
 
-// validateMetadata checks metadata a user asked to send, so the RPC can
-// fail with a clear error instead of appendMetadata silently leaving
-// fields out. Keys are checked lower-cased; reserved keys are ignored, as
-// appendMetadata skips them. Errors wrap errBadMetadata.
+// validateMetadata checks metadata a user asked to send on a request, so
+// the RPC fails with a clear error instead of appendMetadata silently
+// leaving fields out (as grpc-go does). Keys must be non-empty and made
+// of 0-9 a-z _ - . only (upper case included: the rpc API lower-cases
+// keys, so an upper-case key here was never going to be sent as given);
+// keys starting with "grpc-" are reserved for the protocol; values of
+// keys other than -bin ones must be printable ASCII. HTTP headers the
+// transport sets itself (content-type, user-agent, te, hop-by-hop
+// headers) are left out by appendMetadata, as before. Errors wrap
+// errBadMetadata.
 func validateMetadata(md metadata.MD) error {
 	for k, vs := range md {
-		k = strings.ToLower(k)
-		if isReservedHeader(k) {
-			continue
-		}
 		if !validMetadataKey(k) {
 			return fmt.Errorf("%w: key %q has characters outside [0-9a-z-_.]", errBadMetadata, k)
+		}
+		if strings.HasPrefix(k, "grpc-") {
+			return fmt.Errorf("%w: key %q is reserved (grpc- keys are set by the transport)", errBadMetadata, k)
 		}
 		if strings.HasSuffix(k, binHdrSuffix) {
 			continue

@@ -74,6 +74,7 @@ type http2Client struct {
 	userAgent string
 
 	lastStreamID atomic.Uint32 // largest stream id loopy assigned
+	quota        streamQuota   // stream slots under the peer's MAX_CONCURRENT_STREAMS
 
 	goAway      event // GOAWAY received
 	draining    bool  // guarded by mu: no new streams (GOAWAY, GracefulClose, ids running out)
@@ -81,7 +82,12 @@ type http2Client struct {
 	// pending counts streams NewStream queued that loopy has neither
 	// given an id nor dropped; guarded by mu. A draining connection
 	// closes only once they, too, are done.
-	pending      int
+	pending int
+	// closedByUs is set (under mu) when Close began: open streams end
+	// CANCELLED, and ending the last of them does not close the
+	// connection before Close's GOAWAY is written.
+	closedByUs   bool
+	closeErr     error // guarded by mu: Close's err, once closedByUs
 	goAwayReason GoAwayReason
 	goAwayDebug  string
 	kpCancel     context.CancelFunc
@@ -228,6 +234,15 @@ func (k clientKeepalive) Close(err error) {
 
 func (t *http2Client) reader() {
 	err := t.readLoop()
+	t.mu.Lock()
+	byUs, closeErr := t.closedByUs, t.closeErr
+	t.mu.Unlock()
+	if byUs {
+		// Close shut our side after its GOAWAY; the server closing
+		// its side is the end Close waits for.
+		t.close(closeErr)
+		return
+	}
 	t.fatal(err)
 }
 
@@ -290,12 +305,56 @@ func (t *http2Client) closed() {
 	}
 }
 
-// Close closes the connection at once; open streams fail.
+// Close closes the connection: open streams end with CANCELLED, each
+// reset with RST_STREAM(CANCEL) so the server's handlers see the cancel,
+// then a GOAWAY is written and the socket closed (best effort: loopy gets
+// goAwayWriteTimeout to write them). err is the connection's Err.
 func (t *http2Client) Close(err error) {
 	if err == nil {
 		err = ErrConnClosing
 	}
+	if t.closing.Load() {
+		t.close(err)
+		return
+	}
+	t.mu.Lock()
+	t.draining, t.closedByUs, t.closeErr = true, true, err
+	ss := make([]*ClientStream, 0, t.streams.len())
+	for _, sp := range t.streams.all() {
+		ss = append(ss, sp.cs)
+	}
+	t.mu.Unlock()
+	st := closedStatus(err)
+	for _, s := range ss {
+		s.closeStream(st, true, http2.ErrCodeCancel)
+	}
+	// A client's GOAWAY names the last server-initiated stream: none.
+	if t.cb.Put(&controlbuf.GoAway{Code: http2.ErrCodeNo, CloseConn: true}) == nil {
+		timer := time.NewTimer(goAwayWriteTimeout)
+		select {
+		case <-t.loopyDone.wait():
+			// Closing a socket with unread bytes makes the kernel
+			// reset it, which can destroy the resets and the GOAWAY
+			// before the server reads them: shut our side and let the
+			// reader take what the server still sends until it closes
+			// its side (bounded by lingerTimeout).
+			if cw, ok := t.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+				timer.Reset(lingerTimeout)
+				select {
+				case <-t.done.wait():
+				case <-timer.C:
+				}
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	t.close(err)
+}
+
+// closedStatus is the status of streams ended by Close(err).
+func closedStatus(err error) *status.Status {
+	return statusErrorf(codes.Canceled, "transport: connection closed by the client: %s", errorText(err))
 }
 
 // GracefulClose lets open streams finish (streams NewStream queued
@@ -374,10 +433,28 @@ type ClientStream struct {
 	fieldsBuf [12]hpack.HeaderField
 }
 
-// NewStream opens a stream: it queues the request HEADERS and returns at
-// once. The HEADERS wait (in order) while the server's
-// MAX_CONCURRENT_STREAMS is reached.
+// NewStream opens a stream: it waits (in order, honouring ctx) for a
+// stream slot under the server's MAX_CONCURRENT_STREAMS, then queues the
+// request HEADERS and returns. A waiter whose ctx is done leaves with
+// ctx's status, having queued nothing.
 func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error) {
+	if err := t.quota.acquire(ctx, &t.done); err != nil {
+		if err == errQuotaConnDone {
+			return nil, status.Error(codes.Unavailable, "transport: the connection is closed")
+		}
+		return nil, status.FromContextError(err).Err()
+	}
+	s, err := t.newStream(ctx, hdr)
+	if err != nil {
+		t.quota.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStream is NewStream once it holds a slot; on error the caller gives
+// the slot back, otherwise the stream's end does.
+func (t *http2Client) newStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error) {
 	s := &ClientStream{t: t, method: hdr.Method, headerDone: make(chan struct{})}
 	s.cs = s
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
@@ -397,7 +474,7 @@ func (t *http2Client) NewStream(ctx context.Context, hdr *CallHdr) (*ClientStrea
 	}
 	if err := t.cb.Put(hf); err != nil {
 		t.unadmitStream()
-		return nil, status.Errorf(codes.Unavailable, "transport: %v", err)
+		return nil, status.Error(codes.Unavailable, "transport: "+errorText(err))
 	}
 	// A cancelled or expired context resets the stream.
 	s.watch(ctx, func() {
@@ -443,6 +520,10 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 	}
 	if hdr.AcceptCompress != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-accept-encoding", Value: hdr.AcceptCompress})
+	}
+	if err := validateMetadata(hdr.Metadata); err != nil {
+		// As grpc-go: the call fails before anything is sent.
+		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return appendMetadata(fields, hdr.Metadata), nil
 }
@@ -490,9 +571,9 @@ func (s *ClientStream) orphaned(err error) {
 		// closed already, or is failed below).
 		defer t.close(fmt.Errorf("%w: drained", ErrConnClosing))
 	}
-	st := status.New(codes.Unavailable, fmt.Sprintf("transport: stream not started: %v", err))
+	st := status.New(codes.Unavailable, "transport: stream not started: "+errorText(err))
 	if errors.Is(err, controlbuf.ErrHeaderListTooLarge) {
-		st = status.New(codes.Internal, fmt.Sprintf("transport: %v", err))
+		st = status.New(codes.Internal, "transport: "+errorText(err))
 	} else {
 		s.unprocessed.Store(true)
 	}
@@ -502,9 +583,18 @@ func (s *ClientStream) orphaned(err error) {
 // Method is the full method name of the stream.
 func (s *ClientStream) Method() string { return s.method }
 
-// Write sends a message (prefix and bytes) on the stream.
+// Write sends a message (prefix and bytes) on the stream. Once the
+// stream has ended (the server's status arrived, or it was reset or
+// cancelled) it returns io.EOF at once: reads give the status.
 func (s *ClientStream) Write(prefix, data []byte, opts WriteOptions) error {
-	return s.write(prefix, data, opts, s.failure)
+	return s.write(prefix, data, opts, s.writeFailure)
+}
+
+// writeFailure is the error of a write on a stream that ended: io.EOF,
+// as in grpc-go, once the stream's status is there for reads.
+func (s *ClientStream) writeFailure() error {
+	<-s.done
+	return io.EOF
 }
 
 // CloseSend ends the client's half of the stream.
@@ -614,13 +704,20 @@ func (s *ClientStream) closeStream(st *status.Status, rst bool, code http2.ErrCo
 }
 
 // endStream is closeStream; with trailers set the server ended the
-// stream with its status, so the messages it sent before stay readable
+// stream (with its status, or END_STREAM without one), so the messages it sent before stay readable
 // whatever the status (as in grpc-go) and Read then returns io.EOF.
 // Otherwise a failed stream drops its unread bytes.
 func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode, trailers bool) {
 	if !s.finished.CompareAndSwap(false, true) {
 		return
 	}
+	s.ended(st, rst, code, trailers)
+}
+
+// ended is endStream after the caller won the stream's finished flag:
+// what it wrote to the stream before is published to the readers of
+// Header, Trailer and Status by the close of done.
+func (s *ClientStream) ended(st *status.Status, rst bool, code http2.ErrCode, trailers bool) {
 	s.unwatch()
 	s.st = st
 	t := s.t
@@ -628,10 +725,13 @@ func (s *ClientStream) endStream(st *status.Status, rst bool, code http2.ErrCode
 	if id := s.id.Load(); id != 0 && t.streams.get(id) == &s.stream {
 		t.streams.delete(id)
 	}
-	left, draining := t.streams.len()+t.pending, t.draining
+	left, draining := t.streams.len()+t.pending, t.draining && !t.closedByUs
 	t.mu.Unlock()
 	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	t.cb.Put(&s.cleanup)
+	// After the cleanup is queued: the HEADERS of a stream that takes
+	// the slot reach loopy behind it.
+	t.quota.release()
 	close(s.done)
 	// Readers wake only now: a Read that ends with the final status (or
 	// io.EOF) finds Status, Trailer and Header ready.
@@ -675,6 +775,7 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			return nil
 		}
 	}
+	trailersOnly := false
 	if !s.headerRecvd {
 		s.headerRecvd = true
 		if !b.endStream {
@@ -688,23 +789,31 @@ func (t *http2Client) operateHeaders(b *headerBlock) error {
 			close(s.headerDone)
 			return nil
 		}
-		// Trailers-only response.
-		s.trailersOnly = true
+		trailersOnly = true
 	} else if !b.endStream {
 		s.closeStream(statusErrorf(codes.Internal, "transport: trailers without END_STREAM"), true, http2.ErrCodeProtocol)
 		return nil
 	}
+	s.recvDone.Store(true)
+	// The trailer fields are written only by the winner of the stream's
+	// end: a stream a cancel ended meanwhile is read by Header and Trailer
+	// already.
+	if !s.finished.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.trailersOnly = trailersOnly
 	s.trailer = md
 	s.gotTrailer = true
-	s.recvDone.Store(true)
-	s.endStream(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
+	s.ended(rh.status(), !s.sendDone.Load(), http2.ErrCodeNo, true)
 	return nil
 }
 
 // recvEndStream: the server ended the stream with DATA, without trailers.
+// The messages it sent before stay readable (the stream ends as after
+// trailers), then the status is INTERNAL.
 func (t *http2Client) recvEndStream(sp *stream) {
 	sp.recvDone.Store(true)
-	sp.cs.closeStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo)
+	sp.cs.endStream(statusErrorf(codes.Internal, "transport: server closed the stream without sending trailers"), !sp.sendDone.Load(), http2.ErrCodeNo, true)
 }
 
 func (t *http2Client) handleRSTStream(sp *stream, code http2.ErrCode, local bool) {
@@ -726,6 +835,7 @@ func (t *http2Client) handleGoAway(f goAwayFrame) error {
 		t.goAwayReason = GoAwayTooManyPings
 	}
 	t.goAwayDebug = debug
+	byUs := t.closedByUs // Close is closing the connection with its own error
 	var refused []*ClientStream
 	for id, sp := range t.streams.all() {
 		if id > f.LastStreamID {
@@ -744,7 +854,7 @@ func (t *http2Client) handleGoAway(f goAwayFrame) error {
 		s.unprocessed.Store(true)
 		s.closeStream(statusErrorf(codes.Unavailable, "transport: stream not processed: server sent GOAWAY (%v)", f.ErrCode), false, 0)
 	}
-	if t.activeStreams() == 0 {
+	if !byUs && t.activeStreams() == 0 {
 		t.close(fmt.Errorf("%w: server sent GOAWAY (%v)", ErrConnClosing, f.ErrCode))
 	}
 	return nil
@@ -764,8 +874,12 @@ func (t *http2Client) closeAllStreams(err error) {
 	for _, sp := range t.streams.all() {
 		ss = append(ss, sp.cs)
 	}
+	byUs := t.closedByUs
 	t.mu.Unlock()
-	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
+	st := statusErrorf(codes.Unavailable, "transport: connection closed: %s", errorText(err))
+	if byUs {
+		st = closedStatus(err)
+	}
 	for _, s := range ss {
 		s.closeStream(st, false, 0)
 	}

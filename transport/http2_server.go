@@ -84,6 +84,7 @@ type http2Server struct {
 	goAwayID   uint32 // guarded by mu: last stream id of the final GOAWAY
 	drainOnce  sync.Once
 	drainDebug string
+	drainTimer *time.Timer             // guarded by mu: Drain's wait for the PING ack; stopped on close
 	idleSince  atomic.Int64            // unix nanos when the last stream closed
 	kp         *keepalive.ServerTimers // guarded by mu; nil without keepalive
 }
@@ -209,7 +210,15 @@ func (t *http2Server) Drain(reason string) {
 	t.drainOnce.Do(func() {
 		t.drainDebug = reason
 		t.cb.Put(&controlbuf.GoAway{Code: http2.ErrCodeNo, HeadsUp: true, DebugData: []byte(reason)})
-		time.AfterFunc(drainPingTimeout, t.finalGoAway)
+		timer := time.AfterFunc(drainPingTimeout, t.finalGoAway)
+		t.mu.Lock()
+		t.drainTimer = timer
+		t.mu.Unlock()
+		if t.closing.Load() {
+			// The connection closed meanwhile: closeAllStreams may
+			// have run before the timer was set.
+			timer.Stop()
+		}
 	})
 }
 
@@ -547,11 +556,15 @@ func (t *http2Server) closeAllStreams(err error) {
 		ss = append(ss, sp.ss)
 	}
 	kp := t.kp
+	dt := t.drainTimer
 	t.mu.Unlock()
 	if kp != nil {
 		kp.Stop()
 	}
-	st := statusErrorf(codes.Unavailable, "transport: connection closed: %v", err)
+	if dt != nil {
+		dt.Stop()
+	}
+	st := statusErrorf(codes.Unavailable, "transport: connection closed: %s", errorText(err))
 	for _, s := range ss {
 		s.reset(st, false, 0)
 	}

@@ -178,10 +178,15 @@ func (s *stream) refund(n int) {
 }
 
 // write queues prefix and data as DATA for loopy, blocking while the
-// stream's write quota is used up.
+// stream's write quota is used up. On a stream that ended (or ends while
+// it waits) it returns failed().
 func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() error) error {
 	if s.sendDone.Load() {
 		return ErrSendClosed
+	}
+	if s.finished.Load() {
+		// The stream is over: loopy would drop the data.
+		return failed()
 	}
 	n := len(prefix) + len(data)
 	if n > math.MaxInt32 {

@@ -101,9 +101,10 @@ const (
 
 // ClientTransport is the client side of one HTTP/2 connection.
 type ClientTransport interface {
-	// NewStream opens a stream and queues its request headers. It does not
-	// wait for a stream slot: when the peer's MAX_CONCURRENT_STREAMS is
-	// reached the headers wait in order until a slot frees.
+	// NewStream opens a stream and queues its request headers. When the
+	// peer's MAX_CONCURRENT_STREAMS is reached it first waits, in order,
+	// for a stream slot, honouring ctx: a call whose ctx is done leaves
+	// with ctx's status, having queued nothing.
 	NewStream(ctx context.Context, hdr *CallHdr) (*ClientStream, error)
 	// Close closes the connection at once; open streams fail with err.
 	Close(err error)
