@@ -75,9 +75,9 @@ type run struct {
 	srvTLS *tls.Config
 	cliTLS *tls.Config
 
-	mu         sync.Mutex
-	srv        *rpc.Server
-	serveDone  chan struct{}
+	mu          sync.Mutex
+	srv         *rpc.Server
+	serveDone   chan struct{}
 	disruptions []disruption
 	t0          time.Time // the start of the workload
 
