@@ -81,6 +81,7 @@ type run struct {
 	disruptions []disruption
 	t0          time.Time // the start of the workload
 
+	active   sync.Map // call id -> *call, the calls in flight
 	nextID   atomic.Uint32
 	done     atomic.Int64 // calls completed
 	lastDone atomic.Int64 // unix nanoseconds of the last completed call
@@ -329,10 +330,16 @@ func (r *run) run(d time.Duration) {
 				return
 			case <-tick.C:
 			}
-			if idle := time.Since(time.Unix(0, r.lastDone.Load())); idle > stallLimit {
+			var inFlight []string
+			r.active.Range(func(_, v any) bool {
+				inFlight = append(inFlight, v.(*call).hist())
+				return true
+			})
+			if idle := time.Since(time.Unix(0, r.lastDone.Load())); idle > stallLimit && len(inFlight) > 0 {
 				buf := make([]byte, 8<<20)
 				buf = buf[:runtime.Stack(buf, true)]
-				r.fail("watchdog: no RPC completed for %v (%d completed in all); goroutines:\n%s", idle.Round(time.Millisecond), r.done.Load(), buf)
+				r.fail("watchdog: no RPC completed for %v (%d completed in all); disruptions: %s\ncalls in flight:\n%s\ngoroutines:\n%s",
+					idle.Round(time.Millisecond), r.done.Load(), r.disruptionLog(), strings.Join(inFlight, "\n--\n"), buf)
 				stop() // ends every call through its context
 				return
 			}
@@ -475,7 +482,9 @@ func (r *run) oneCall(parent context.Context, cc *rpc.ClientConn, rng *mrand.Ran
 		defer tm.Stop()
 	}
 
+	r.active.Store(c.id, c)
 	err := r.exec(ctx, cc, c, ctl, respN, respClass, doCancel)
+	r.active.Delete(c.id)
 
 	elapsed := time.Since(start)
 	r.done.Add(1)
