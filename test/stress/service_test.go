@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc"
@@ -108,6 +109,17 @@ func act(ctx context.Context, ctl uint32) error {
 	return nil
 }
 
+// seenByServer holds the ids of the calls whose first request reached a
+// handler in the current run (runs are sequential; each clears it).
+var seenByServer sync.Map
+
+// saw records that a handler got the first request b.
+func saw(b []byte) {
+	if len(b) >= hdrLen {
+		seenByServer.Store(binary.BigEndian.Uint32(b), true)
+	}
+}
+
 func ctlOf(b []byte) uint32 {
 	if len(b) < hdrLen {
 		return 0
@@ -125,6 +137,7 @@ var serviceDesc = rpc.ServiceDesc{
 			if err := dec(in); err != nil {
 				return nil, err
 			}
+			saw(in.b)
 			if err := act(ctx, ctlOf(in.b)); err != nil {
 				return nil, err
 			}
@@ -137,6 +150,7 @@ var serviceDesc = rpc.ServiceDesc{
 			if err := ss.RecvMsg(in); err != nil {
 				return err
 			}
+			saw(in.b)
 			ctl := ctlOf(in.b)
 			if err := act(ss.Context(), ctl); err != nil {
 				return err
@@ -162,6 +176,7 @@ var serviceDesc = rpc.ServiceDesc{
 					return err
 				}
 				if n == 0 {
+					saw(in.b)
 					id = binary.BigEndian.Uint32(in.b)
 					if err := act(ss.Context(), ctlOf(in.b)); err != nil {
 						return err
@@ -187,6 +202,7 @@ var serviceDesc = rpc.ServiceDesc{
 					return err
 				}
 				if n == 0 {
+					saw(in.b)
 					if err := act(ss.Context(), ctlOf(in.b)); err != nil {
 						return err
 					}

@@ -235,9 +235,12 @@ type disruption struct {
 
 // unavailableFits reports whether UNAVAILABLE fits a call that ran from
 // start to end: it started while the server was down or the client was
-// reconnecting after a disruption, or a Stop overlapped it. A call in
-// flight when a GracefulStop began must finish instead.
-func (r *run) unavailableFits(start, end time.Time) bool {
+// reconnecting after a disruption, or a Stop overlapped it, or a
+// GracefulStop began before its first request reached a handler (the
+// client may not have sent it yet). A call whose handler was running when
+// a GracefulStop began must finish instead.
+func (r *run) unavailableFits(id uint32, start, end time.Time) bool {
+	_, seen := seenByServer.Load(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, d := range r.disruptions {
@@ -248,8 +251,8 @@ func (r *run) unavailableFits(start, end time.Time) bool {
 		if !start.Before(d.start) && start.Before(dEnd.Add(unavailPost)) {
 			return true // started while the server was down or just after
 		}
-		if !d.graceful && d.start.Before(end) && start.Before(dEnd) {
-			return true // a Stop cut it
+		if (!d.graceful || !seen) && d.start.Before(end) && start.Before(dEnd) {
+			return true // a Stop cut it, or it had not reached the server
 		}
 	}
 	return false
@@ -257,6 +260,7 @@ func (r *run) unavailableFits(start, end time.Time) bool {
 
 func (r *run) run(d time.Duration) {
 	t := r.t
+	seenByServer.Clear()
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -513,11 +517,13 @@ func (r *run) oneCall(parent context.Context, cc *rpc.ClientConn, rng *mrand.Ran
 	case codes.DeadlineExceeded:
 		ok = short || elapsed >= c.deadline
 	case codes.Unavailable:
-		ok = r.unavailableFits(start, time.Now())
+		ok = r.unavailableFits(c.id, start, time.Now())
 	default:
 		ok = c.action == actError && code == c.code
 	}
 	if !ok {
+		_, seen := seenByServer.Load(c.id)
+		c.logf("handler saw the call: %v", seen)
 		c.logf("call ran from +%v to +%v of the run; disruptions: %s", start.Sub(r.t0).Round(time.Millisecond), time.Since(r.t0).Round(time.Millisecond), r.disruptionLog())
 		r.fail("call ended with a code that does not fit (%v):\n%s", code, c.hist())
 	}
