@@ -15,6 +15,19 @@ fi
 echo "== root module"
 go test -race -count=1 "$@" ./...
 
+echo "== fuzz targets, a few seconds each"
+# go test -fuzz takes one target at a time. FUZZTIME=0 skips this section.
+fuzztime=${FUZZTIME:-5s}
+if [ "$fuzztime" != 0 ]; then
+  for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./test/' | sort); do
+    pkg=./$(dirname "${target#./}")
+    for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$target" | sed 's/^func //'); do
+      echo "-- $pkg $name"
+      go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+    done
+  done
+fi
+
 for mod in $(find test -name go.mod -not -path '*/testdata/*' 2>/dev/null | sort); do
   dir=$(dirname "$mod")
   echo "== nested module $dir"
