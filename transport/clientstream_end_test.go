@@ -22,9 +22,7 @@ import (
 // stream's trailer state after the cancel ended the stream, because
 // Header and Trailer read it then; -race reports unordered writes.
 func TestTrailersRacingCancelPublishSafely(t *testing.T) {
-	rs := newRawServer(t)
-	c := newTestClient(t, rs.addr(), ConnectOptions{})
-	p := rs.accept(t, rawPeerOpts{})
+	c, p := dialRawServer(t, ConnectOptions{})
 	trailers := respFields(":status", "200", "content-type", "application/grpc", "grpc-status", "0")
 	for i := range 48 {
 		trailers = append(trailers, hpack.HeaderField{Name: fmt.Sprintf("trailer-%02d", i), Value: "some trailer value"})
@@ -70,9 +68,7 @@ func TestTrailersRacingCancelPublishSafely(t *testing.T) {
 // response with END_STREAM on DATA, without trailers, still delivers the
 // complete messages it sent; the stream then ends with INTERNAL.
 func TestEndStreamWithoutTrailersDeliversMessages(t *testing.T) {
-	rs := newRawServer(t)
-	c := newTestClient(t, rs.addr(), ConnectOptions{})
-	p := rs.accept(t, rawPeerOpts{})
+	c, p := dialRawServer(t, ConnectOptions{})
 	s, err := c.NewStream(rawCtx(t), &CallHdr{Method: "/test.Raw/NoTrailers"})
 	if err != nil {
 		t.Fatal(err)
@@ -140,9 +136,7 @@ func TestWriteAfterServerEndedReturnsEOF(t *testing.T) {
 // reserved grpc- key) fails the stream with INTERNAL before anything
 // goes on the wire; -bin keys carry any bytes.
 func TestInvalidRequestMetadataFailsBeforeSending(t *testing.T) {
-	rs := newRawServer(t)
-	c := newTestClient(t, rs.addr(), ConnectOptions{})
-	p := rs.accept(t, rawPeerOpts{})
+	c, p := dialRawServer(t, ConnectOptions{})
 	for _, md := range []metadata.MD{
 		{"name": {"José"}},
 		{"Name": {"x"}},

@@ -18,20 +18,28 @@ import (
 // SETTINGS have arrived when it returns.
 func startRawServer(t *testing.T) (*http2Client, *rawPeer) {
 	t.Helper()
+	c, p := dialRawServer(t, ConnectOptions{})
+	p.expect(isType(http2.FrameSettings))
+	return c, p
+}
+
+// dialRawServer connects a client made with opts to a new raw server. The
+// raw server accepts (and so writes its SETTINGS) while the client waits
+// for them; the client's preface and SETTINGS are left unread.
+func dialRawServer(t *testing.T, opts ConnectOptions) (*http2Client, *rawPeer) {
+	t.Helper()
 	rs := newRawServer(t)
-	// The client waits for the server's SETTINGS, which accept writes.
 	pc := make(chan *rawPeer, 1)
 	go func() {
 		var p *rawPeer
 		defer func() { pc <- p }() // nil when accept failed the test
 		p = rs.accept(t, rawPeerOpts{})
 	}()
-	c := newTestClient(t, rs.addr(), ConnectOptions{})
+	c := newTestClient(t, rs.addr(), opts)
 	p := <-pc
 	if p == nil {
 		t.FailNow()
 	}
-	p.expect(isType(http2.FrameSettings))
 	return c, p
 }
 

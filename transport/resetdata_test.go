@@ -18,9 +18,7 @@ import (
 func TestDataAfterOurResetIsIgnored(t *testing.T) {
 	noLeaks(t)
 	const window = int(flowcontrol.DefaultWindowSize) // fixed windows: no BDP, no SETTINGS to track
-	rs := newRawServer(t)
-	c := newTestClient(t, rs.addr(), ConnectOptions{InitialWindowSize: uint32(window), InitialConnWindowSize: uint32(window)})
-	p := rs.accept(t, rawPeerOpts{})
+	c, p := dialRawServer(t, ConnectOptions{InitialWindowSize: uint32(window), InitialConnWindowSize: uint32(window)})
 	p.expect(isType(http2.FrameSettings))
 
 	s, id := rawOpenStream(t, c, p)
