@@ -20,10 +20,12 @@ const maxTransparentRetries = 3
 
 // cardinalityCode is the code of a cardinality violation: a unary or
 // client-streaming response, or a unary or server-streaming request, with
-// no message or more than one. The gRPC status-code document says
-// UNIMPLEMENTED; grpc-go (1.85, after its issue 7286) and grpc-java answer
-// INTERNAL on both sides, and we match grpc-go.
-const cardinalityCode = codes.Internal
+// no message or more than one. We follow the gRPC status-code document
+// (statuscodes.md: "Response cardinality violation" on the client,
+// "Request cardinality violation" on the server), which says
+// UNIMPLEMENTED; grpc-go 1.85 and grpc-java answer INTERNAL instead. Both
+// are failures to a peer, so interop is unaffected.
+const cardinalityCode = codes.Unimplemented
 
 // unaryDesc describes a unary call to newClientStream.
 var unaryDesc = &StreamDesc{}

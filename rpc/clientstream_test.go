@@ -65,7 +65,7 @@ func drainRequests(s ServerStream) error {
 	}
 }
 
-func TestResponseCardinalityViolationIsInternal(t *testing.T) {
+func TestResponseCardinalityViolationIsUnimplemented(t *testing.T) {
 	lis, addr := listenAt(t, "127.0.0.1:0")
 	srv := NewServer()
 	srv.RegisterService(&cardinalityDesc, nil)
@@ -76,7 +76,7 @@ func TestResponseCardinalityViolationIsInternal(t *testing.T) {
 		full := "/test.v1.Cardinality/" + method
 		t.Run("Unary"+method, func(t *testing.T) {
 			err := cc.Invoke(ctxWait(t), full, wrapperspb.Bytes(nil), new(wrapperspb.BytesValue))
-			wantCode(t, err, codes.Internal)
+			wantCode(t, err, codes.Unimplemented)
 		})
 		t.Run("ClientStreaming"+method, func(t *testing.T) {
 			s, err := cc.NewStream(ctxWait(t), &StreamDesc{ClientStreams: true}, full)
@@ -87,7 +87,7 @@ func TestResponseCardinalityViolationIsInternal(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.CloseSend()
-			wantCode(t, s.RecvMsg(new(wrapperspb.BytesValue)), codes.Internal)
+			wantCode(t, s.RecvMsg(new(wrapperspb.BytesValue)), codes.Unimplemented)
 		})
 	}
 }

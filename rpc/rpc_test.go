@@ -561,7 +561,7 @@ func TestClosedClientConn(t *testing.T) {
 	}
 }
 
-func TestServerStreamingWithoutRequestIsInternal(t *testing.T) {
+func TestServerStreamingWithoutRequestIsUnimplemented(t *testing.T) {
 	_, addr := startServer(t, &testService{})
 	cc, _ := dial(t, addr)
 	s, err := cc.NewStream(ctxWait(t), &testServiceDesc.Streams[0], "/test.v1.Test/Download")
@@ -570,5 +570,5 @@ func TestServerStreamingWithoutRequestIsInternal(t *testing.T) {
 	}
 	s.CloseSend()
 	err = s.RecvMsg(new(wrapperspb.BytesValue))
-	wantCode(t, err, codes.Internal)
+	wantCode(t, err, codes.Unimplemented)
 }

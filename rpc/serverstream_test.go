@@ -10,7 +10,7 @@ import (
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
-func TestRequestCardinalityViolationIsInternal(t *testing.T) {
+func TestRequestCardinalityViolationIsUnimplemented(t *testing.T) {
 	// The unary implementation reports that it ran.
 	decErrs := make(chan error, 1)
 	svc := &testService{
@@ -46,7 +46,7 @@ func TestRequestCardinalityViolationIsInternal(t *testing.T) {
 						break
 					}
 				}
-				if status.Code(got) != codes.Internal {
+				if status.Code(got) != codes.Unimplemented {
 					t.Fatalf("%d requests to %s: %v, want INTERNAL", n, method, got)
 				}
 				select {
