@@ -148,6 +148,11 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 				continue
 			}
 			cs.cancel()
+			if ctxErr := ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {
+				// The caller gave up while the connection refused the
+				// stream: its cancel or deadline is what happened.
+				return nil, status.FromContextError(ctxErr).Err()
+			}
 			return nil, err
 		}
 		cs.s = s

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/h2rpc/h2rpc/internal/testhook"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
@@ -72,8 +73,13 @@ type run struct {
 	addr   string
 	sbuf   int // socket buffer size
 	useTLS bool
-	srvTLS *tls.Config
-	cliTLS *tls.Config
+	// idsBeforeDrain, when positive, starts every client connection's
+	// stream ids this many streams short of the point where it drains
+	// (internal/testhook), so connections run out of ids and drain all
+	// through the run.
+	idsBeforeDrain int32
+	srvTLS         *tls.Config
+	cliTLS         *tls.Config
 
 	mu          sync.Mutex
 	srv         *rpc.Server
@@ -96,7 +102,10 @@ func newRun(t *testing.T, seed uint64) *run {
 	if r.useTLS {
 		r.srvTLS, r.cliTLS = selfSignedTLS(t)
 	}
-	t.Logf("seed %d: socket buffers %d KiB, TLS %v", seed, r.sbuf>>10, r.useTLS)
+	if r.rng.IntN(2) == 0 {
+		r.idsBeforeDrain = int32(20 + r.rng.IntN(200))
+	}
+	t.Logf("seed %d: socket buffers %d KiB, TLS %v, stream ids drain after %d streams (0: never)", seed, r.sbuf>>10, r.useTLS, r.idsBeforeDrain)
 	return r
 }
 
@@ -267,6 +276,10 @@ func (r *run) run(d time.Duration) {
 
 	if err := r.startServer(); err != nil {
 		t.Fatal(err)
+	}
+	if r.idsBeforeDrain > 0 {
+		testhook.ClientStreamsBeforeDrain.Store(r.idsBeforeDrain)
+		defer testhook.ClientStreamsBeforeDrain.Store(0)
 	}
 	dopts := []rpc.DialOption{
 		rpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
