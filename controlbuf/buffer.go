@@ -40,8 +40,10 @@ type Buffer struct {
 
 	// resets is a ring of the ids of the last streams an item put on
 	// the Buffer resets (RST_STREAM), next the slot to fill; guarded by
-	// mu. See RecentlyReset.
-	resets [recentResets]uint32
+	// mu. See RecentlyReset. It is made at the first reset: most
+	// connections never reset a stream, and an idle one should not
+	// carry the ring's kilobyte.
+	resets *[recentResets]uint32
 	next   int
 
 	// connWindow accumulates the connection's receive window refunds
@@ -81,6 +83,9 @@ func (b *Buffer) ExecuteAndPut(f func() bool, it Item) (bool, error) {
 	}
 	b.items.push(it)
 	if id := resetID(it); id != 0 {
+		if b.resets == nil {
+			b.resets = new([recentResets]uint32)
+		}
 		b.resets[b.next] = id
 		b.next = (b.next + 1) % recentResets
 	}
@@ -141,6 +146,9 @@ func (b *Buffer) RecentlyReset(id uint32) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.resets == nil {
+		return false
+	}
 	for _, r := range b.resets {
 		if r == id {
 			return true
