@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/h2rpc/h2rpc/internal/testcert"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 )
 
@@ -38,7 +39,7 @@ func waitConnCount(t *testing.T, srv *Server, n int) {
 // channel Serve's result arrives on, and the client TLS config.
 func serveTLS(t *testing.T, svc *testService) (*Server, string, <-chan error, *tls.Config) {
 	t.Helper()
-	cert, pool := testCert(t)
+	cert, pool := testcert.New(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,53 +2,16 @@ package transport
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
-)
 
-// selfSignedCert makes a throwaway ECDSA certificate for 127.0.0.1 and
-// localhost, and a pool that trusts it.
-func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "h2rpc test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
+	"github.com/h2rpc/h2rpc/internal/testcert"
+)
 
 // tlsHandshaker returns a testServer prepare hook that runs the server
 // side of a TLS handshake with cfg, as a server must before handing the
@@ -73,7 +36,7 @@ func newTLSTestServer(t testing.TB, cert tls.Certificate, handler func(*ServerSt
 }
 
 func TestTLSUnaryEcho(t *testing.T) {
-	cert, pool := selfSignedCert(t)
+	cert, pool := testcert.New(t)
 	schemes := make(chan string, 1)
 	ts := newTLSTestServer(t, cert, func(s *ServerStream) {
 		schemes <- s.Scheme()
@@ -102,7 +65,7 @@ func TestTLSUnaryEcho(t *testing.T) {
 }
 
 func TestTLSWithoutH2(t *testing.T) {
-	cert, pool := selfSignedCert(t)
+	cert, pool := testcert.New(t)
 	tests := []struct {
 		name       string
 		nextProtos []string
@@ -138,7 +101,7 @@ func TestTLSWithoutH2(t *testing.T) {
 // TestTLSServerRequiresH2: a TLS client that does not negotiate "h2" is
 // refused by NewServerTransport, which closes the connection.
 func TestTLSServerRequiresH2(t *testing.T) {
-	cert, pool := selfSignedCert(t)
+	cert, pool := testcert.New(t)
 	ts := newTLSTestServer(t, cert, echoHandler)
 	d := &net.Dialer{Timeout: longWait}
 	conn, err := tls.DialWithDialer(d, "tcp", ts.addr(), &tls.Config{RootCAs: pool})

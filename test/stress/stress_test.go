@@ -2,19 +2,12 @@ package stress
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/h2rpc/h2rpc/internal/testhook"
 	"io"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"runtime"
@@ -26,6 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/h2rpc/h2rpc/internal/testcert"
+	"github.com/h2rpc/h2rpc/internal/testhook"
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
@@ -681,30 +676,8 @@ func (r *run) exec(ctx context.Context, cc *rpc.ClientConn, c *call, ctl uint32,
 // selfSignedTLS makes a server and a client configuration around a
 // self-signed certificate for 127.0.0.1.
 func selfSignedTLS(t *testing.T) (srv, cli *tls.Config) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "h2rpc stress"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	srv = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
+	cert, pool := testcert.New(t)
+	srv = &tls.Config{Certificates: []tls.Certificate{cert}}
 	cli = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	return srv, cli
 }
