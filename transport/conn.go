@@ -306,21 +306,16 @@ func (c *http2Conn) readLoop() error {
 		if !errors.As(err, &se) {
 			return err
 		}
-		if se.StreamID > c.side.maxStreamID() {
-			if fh.Type == http2.FramePriority {
-				// PRIORITY may come on an idle stream (RFC 9113 §5.1),
-				// where its stream error cannot be answered with
-				// RST_STREAM; priorities are only advice, so the bad one
-				// is dropped and the connection goes on.
-				c.logger.Debug("h2rpc: dropped a malformed PRIORITY frame on an idle stream", "stream", se.StreamID, "code", se.Code, "cause", se.Cause)
-				continue
-			}
+		if se.StreamID > c.side.maxStreamID() && fh.Type != http2.FramePriority {
 			// RFC 9113 §5.1: a frame other than HEADERS and PRIORITY on
-			// an idle stream is a connection error; and RST_STREAM must
-			// not be sent on an idle stream, so no stream error can be
-			// answered there either.
+			// an idle stream is a connection error.
 			return connError(se.Code, "%v frame on idle stream %d: %v", fh.Type, se.StreamID, se.Cause)
 		}
+		// A malformed PRIORITY frame (one that makes its stream depend on
+		// itself, §5.3.1, or is not 5 bytes long, §6.3) is a stream error
+		// even on an idle stream, which it may legally name (§5.1): it is
+		// answered with RST_STREAM there too, as conformance testers
+		// expect, and the stream's id stays unused.
 		c.streamError(se.StreamID, se.Code, se.Cause)
 	}
 }

@@ -420,19 +420,23 @@ func TestRawFrameErrors(t *testing.T) {
 			p.expectNone(anyGoAway(), shortWait)
 		})
 	}
-	t.Run("malformed PRIORITY on an idle stream", func(t *testing.T) {
+	t.Run("malformed PRIORITY on an idle stream is reset", func(t *testing.T) {
 		noLeaks(t)
 		_, _, p := startRaw(t, ServerConfig{})
-		// No RST_STREAM may answer on an idle stream (RFC 9113 §5.1),
-		// and priorities are advice: the frames are dropped, and the
-		// connection serves on.
+		// PRIORITY may name an idle stream (RFC 9113 §5.1); a bad one is
+		// a stream error there too (§5.3.1, §6.3): RST_STREAM, and the
+		// connection serves on, lower ids included (the frames opened
+		// nothing).
 		p.must(p.write(func(fr *http2.Framer) error {
 			if err := fr.WriteRawFrame(http2.FramePriority, 0, 9, u32(0)); err != nil {
 				return err
 			}
 			return fr.WritePriority(11, http2.PriorityParam{StreamDep: 11})
 		}))
+		p.expect(isRST(9, http2.ErrCodeFrameSize))
+		p.expect(isRST(11, http2.ErrCodeProtocol))
 		p.unaryOK(1, echoMethod)
+		p.unaryOK(13, echoMethod)
 		p.expectNone(anyGoAway(), shortWait)
 	})
 	t.Run("new stream depending on itself", func(t *testing.T) {
