@@ -533,6 +533,11 @@ func (c *http2Conn) handleData(fh http2.FrameHeader) error {
 			return nil
 		}
 	}
+	if s.bodyCheck {
+		if handled, err := c.checkRequestBody(s, length, data, endStream); handled || err != nil {
+			return err
+		}
+	}
 	// Copy the payload from the read buffer into the stream, or straight
 	// into the message buffer its reader posted (bytes consumed at once,
 	// so refunded at once).

@@ -297,6 +297,11 @@ type ServerStream struct {
 	// see as metadata too; read-only once the handler has the stream.
 	md        []hpack.HeaderField
 	userAgent string
+
+	// bodyLeft is how many bytes of request body its content-length
+	// still announces, -1 when there is none; used only when bodyCheck
+	// is set, by the reader goroutine (see checkRequestBody).
+	bodyLeft int64
 }
 
 // errStreamDone is what reads of a stream fail with once its handler sent

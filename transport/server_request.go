@@ -31,7 +31,10 @@ type requestHeaders struct {
 	// if the handler asks (ServerStream.IncomingMD).
 	md        []hpack.HeaderField
 	userAgent string
-	err       error
+	// contentLength is the request's content-length, or -1 without one
+	// (gRPC clients normally send none).
+	contentLength int64
+	err           error
 	// malformed: an undefined or repeated pseudo-header (RFC 9113 §8.3).
 	malformed bool
 }
@@ -69,6 +72,16 @@ func (rq *requestHeaders) field(f hpack.HeaderField) {
 	case "user-agent":
 		// Reserved for senders, but handlers see it, as in grpc-go.
 		rq.userAgent = f.Value
+	case "content-length":
+		// RFC 9113 §8.1.1: the body must be exactly this long. A value
+		// that is not a number, or a second one that differs, makes the
+		// request malformed.
+		n, ok := parseContentLength(f.Value)
+		if !ok || rq.contentLength >= 0 && n != rq.contentLength {
+			rq.malformed = true
+			return
+		}
+		rq.contentLength = n
 	default:
 		if f.Name[0] == ':' {
 			// RFC 9113 §8.3: an undefined pseudo-header makes the
@@ -86,6 +99,23 @@ func (rq *requestHeaders) field(f hpack.HeaderField) {
 	}
 }
 
+// parseContentLength parses a content-length value: decimal digits only
+// (RFC 9110 §8.6), small enough for an int64.
+func parseContentLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 // operateHeaders opens a stream for a request, or ends one on trailers.
 func (t *http2Server) operateHeaders(b *headerBlock) error {
 	id := b.streamID
@@ -101,6 +131,10 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		// Request trailers: gRPC sends none, but they end the stream.
 		if !b.endStream {
 			t.streamError(id, http2.ErrCodeProtocol, errors.New("second HEADERS without END_STREAM"))
+			return nil
+		}
+		if sp.bodyCheck && sp.ss.bodyLeft > 0 {
+			t.streamError(id, http2.ErrCodeProtocol, errContentLength)
 			return nil
 		}
 		t.recvEndStream(sp)
@@ -139,7 +173,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		return nil
 	}
 
-	var rq requestHeaders
+	rq := requestHeaders{contentLength: -1}
 	var mdBuf [4]hpack.HeaderField
 	rq.md = mdBuf[:0]
 	for _, f := range b.fields {
@@ -149,7 +183,8 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		t.earlyAbort(id, 200, status.New(codes.Internal, fmt.Sprintf("transport: bad request headers: %v", rq.err)))
 		return nil
 	}
-	if rq.malformed || rq.path == "" || rq.method == "" || rq.scheme == "" {
+	if rq.malformed || rq.path == "" || rq.method == "" || rq.scheme == "" ||
+		b.endStream && rq.contentLength > 0 {
 		// RFC 9113 §8.3.1: a malformed request.
 		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
 		return nil
@@ -213,6 +248,10 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
 	s.id.Store(id)
 	s.ls.Init(id, &s.wq)
+	if rq.contentLength >= 0 {
+		s.bodyCheck = true
+		s.bodyLeft = rq.contentLength
+	}
 
 	t.mu.Lock()
 	t.streams.set(id, &s.stream)

@@ -45,6 +45,11 @@ type stream struct {
 	rb   recvBuffer
 	done chan struct{} // closed when the stream is over
 
+	// bodyCheck makes the reader hand each DATA frame of the stream to
+	// checkRequestBody before it is delivered: a server stream whose
+	// request has a content-length. Set before the stream is published.
+	bodyCheck bool
+
 	recvDone atomic.Bool // the peer's END_STREAM (or a reset) arrived
 	sendDone atomic.Bool // we queued END_STREAM
 	finished atomic.Bool // the stream left the connection
