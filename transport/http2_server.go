@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -68,6 +69,9 @@ type ServerConfig struct {
 	MaxHeaderListSize uint32
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
+
+	// answerLinger overrides answeredLinger (tests).
+	answerLinger time.Duration
 }
 
 // http2Server is the server side of an HTTP/2 connection.
@@ -87,6 +91,9 @@ type http2Server struct {
 	drainTimer *time.Timer             // guarded by mu: Drain's wait for the PING ack; stopped on close
 	idleSince  atomic.Int64            // unix nanos when the last stream closed
 	kp         *keepalive.ServerTimers // guarded by mu; nil without keepalive
+	// answerLinger is how long a stream answered by answerHTTP waits for
+	// the rest of its request once the answer is out.
+	answerLinger time.Duration
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -110,6 +117,8 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 		maxStreams: cfg.MaxConcurrentStreams,
 		slots:      make(chan struct{}, cfg.MaxConcurrentStreams),
 		enforcer:   keepalive.NewEnforcer(cfg.KeepalivePolicy),
+
+		answerLinger: cmp.Or(cfg.answerLinger, answeredLinger),
 	}
 	cc := connConfig{
 		readBufferSize:    cfg.ReadBufferSize,
@@ -297,6 +306,12 @@ type ServerStream struct {
 	// see as metadata too; read-only once the handler has the stream.
 	md        []hpack.HeaderField
 	userAgent string
+
+	// answered marks a stream that runs no handler: a request that is
+	// not gRPC, answered by answerHTTP; answerOut that the answer was
+	// written (see answerWritten).
+	answered  bool
+	answerOut atomic.Bool
 
 	// bodyLeft is how many bytes of request body its content-length
 	// still announces, -1 when there is none; used only when bodyCheck
@@ -552,6 +567,9 @@ func (t *http2Server) handleRSTStream(sp *stream, code http2.ErrCode, local bool
 func (t *http2Server) recvEndStream(sp *stream) {
 	sp.recvDone.Store(true)
 	sp.rb.close(io.EOF)
+	if sp.ss.answered {
+		sp.ss.requestEnded()
+	}
 }
 
 func (t *http2Server) closeAllStreams(err error) {

@@ -501,7 +501,7 @@ func TestRawRequestHeaderValidation(t *testing.T) {
 		return fs
 	}
 	type want struct {
-		http string        // trailers-only response with this :status
+		http string        // a response with this :status (trailers-only, or an HTTP answer with a body)
 		grpc string        // and this grpc-status
 		rst  http2.ErrCode // or RST_STREAM with this code (when http is "")
 	}
@@ -531,7 +531,7 @@ func TestRawRequestHeaderValidation(t *testing.T) {
 			r := p.readResponse(1)
 			if tc.want.http != "" {
 				if r.httpStatus() != tc.want.http || r.field("grpc-status") != tc.want.grpc || r.trailers != nil {
-					t.Fatalf("got %+v, want a trailers-only :status %s grpc-status %s", r.frames, tc.want.http, tc.want.grpc)
+					t.Fatalf("got %+v, want :status %s grpc-status %s without trailers", r.frames, tc.want.http, tc.want.grpc)
 				}
 			} else if r.rst == nil || *r.rst != tc.want.rst || r.headers != nil {
 				t.Fatalf("got %+v, want RST_STREAM %v", r.frames, tc.want.rst)

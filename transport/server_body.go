@@ -1,7 +1,8 @@
 package transport
 
 // What a server checks of a request body beyond flow control: that it is
-// as long as its content-length says (RFC 9113 §8.1.1).
+// as long as its content-length says (RFC 9113 §8.1.1), and the body of a
+// request answered without a handler, dropped.
 
 import (
 	"errors"
@@ -14,7 +15,8 @@ import (
 var errContentLength = errors.New("request body length differs from its content-length")
 
 // checkRequestBody runs on the reader goroutine for a DATA frame of a
-// stream with bodyCheck set, once flow control accepted it and before its
+// stream with bodyCheck set (a request with a content-length, or one
+// answered by answerHTTP), once flow control accepted it and before its
 // payload (data bytes, then padding: length bytes in all) is read. A body
 // longer than its content-length is malformed as soon as the sum passes
 // it, a shorter one at END_STREAM: the stream is reset with PROTOCOL_ERROR
@@ -35,6 +37,18 @@ func (c *http2Conn) checkRequestBody(s *stream, length, data uint32, endStream b
 			return true, nil
 		}
 		ss.bodyLeft -= n
+	}
+	if ss.answered {
+		// Nobody reads the body of a request answered by answerHTTP:
+		// it is dropped, its bytes already counted against (and so
+		// refunded to) the connection window.
+		if err := c.discard(int(length)); err != nil {
+			return true, err
+		}
+		if endStream {
+			c.side.recvEndStream(s)
+		}
+		return true, nil
 	}
 	return false, nil
 }

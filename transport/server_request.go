@@ -189,13 +189,17 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
 		return nil
 	}
-	if rq.method != "POST" {
-		t.earlyAbort(id, 405, status.New(codes.Internal, fmt.Sprintf("transport: method %q is not POST", rq.method)))
-		return nil
-	}
+	// Not a gRPC request: a real HTTP answer. The content-type is checked
+	// first, as grpc-go does.
 	subtype, ok := contentSubtype(rq.contentType)
 	if !ok {
-		t.earlyAbort(id, 415, status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
+		t.answerHTTP(id, &rq, b.endStream, &answerUnsupportedMediaType,
+			status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
+		return nil
+	}
+	if rq.method != "POST" {
+		t.answerHTTP(id, &rq, b.endStream, &answerMethodNotAllowed,
+			status.New(codes.Internal, fmt.Sprintf("transport: method %q is not POST", rq.method)))
 		return nil
 	}
 	var timeout time.Duration
