@@ -91,6 +91,14 @@ type http2Server struct {
 	drainTimer *time.Timer             // guarded by mu: Drain's wait for the PING ack; stopped on close
 	idleSince  atomic.Int64            // unix nanos when the last stream closed
 	kp         *keepalive.ServerTimers // guarded by mu; nil without keepalive
+	// ending counts streams that left streams (their handler finished)
+	// whose trailers loopy has not written yet: until then the client
+	// sees them open, so they still count toward MAX_CONCURRENT_STREAMS
+	// (RFC 9113 §5.1.2). endWritten and endOrphaned, made once per
+	// connection, are the trailers' callbacks that count them out.
+	ending      atomic.Int32
+	endWritten  func()
+	endOrphaned func(error)
 	// answerLinger is how long a stream answered by answerHTTP waits for
 	// the rest of its request once the answer is out.
 	answerLinger time.Duration
@@ -120,6 +128,8 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 
 		answerLinger: cmp.Or(cfg.answerLinger, answeredLinger),
 	}
+	t.endWritten = func() { t.ending.Add(-1) }
+	t.endOrphaned = func(error) { t.ending.Add(-1) }
 	cc := connConfig{
 		readBufferSize:    cfg.ReadBufferSize,
 		writeBufferSize:   cfg.WriteBufferSize,
@@ -522,13 +532,17 @@ func (s *ServerStream) finish(readErr error, trailers []hpack.HeaderField, rst b
 	// Only the winner of finished gets here: the items are ours to fill.
 	s.cleanup = controlbuf.CleanupStream{Stream: &s.ls, StreamID: s.id.Load(), RST: rst, Code: code}
 	var item controlbuf.Item = &s.cleanup
+	t := s.t
 	if trailers != nil {
-		s.trailers = controlbuf.HeaderFrame{Stream: &s.ls, Fields: trailers, EndStream: true, Cleanup: &s.cleanup}
+		// Written or dropped, the trailers call exactly one of OnWrite
+		// and OnOrphaned.
+		t.ending.Add(1)
+		s.trailers = controlbuf.HeaderFrame{Stream: &s.ls, Fields: trailers, EndStream: true, Cleanup: &s.cleanup,
+			OnWrite: t.endWritten, OnOrphaned: t.endOrphaned}
 		item = &s.trailers
 	}
 	s.unwatch()
 	s.rb.abort(readErr)
-	t := s.t
 	t.mu.Lock()
 	t.streams.delete(s.id.Load())
 	if t.streams.len() == 0 {

@@ -296,3 +296,34 @@ func TestRawMaxConcurrentStreamsCountsAnsweredStreams(t *testing.T) {
 	p.expectNone(anyRST(7), shortWait)
 	p.expectNone(anyGoAway(), 0)
 }
+
+// TestRawMaxConcurrentStreamsCountsUnsentTrailers: a stream whose handler
+// finished is still open for the client until our trailers reach it; while
+// they wait for flow-control window, it counts toward the
+// MAX_CONCURRENT_STREAMS we announced (§5.1.2), and a HEADERS past the
+// limit is refused.
+func TestRawMaxConcurrentStreamsCountsUnsentTrailers(t *testing.T) {
+	noLeaks(t)
+	h := newRawHandler()
+	ts := newTestServer(t, ServerConfig{MaxConcurrentStreams: 1}, h.handle)
+	p := dialRawClient(t, ts.addr(), rawPeerOpts{settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}})
+	p.expect(isType(http2.FrameSettings))
+	p.must(p.writeHeaders(1, false, reqFields(echoMethod)))
+	p.must(p.writeMsg(1, true, []byte("stuck")))
+	// The echo handler answers and returns; its reply and trailers wait
+	// for a window the client does not give.
+	pollUntil(t, "the handler to finish", func() bool { return ts.conn(0).activeStreams() == 0 })
+	p.must(p.writeHeaders(3, false, reqFields(echoMethod)))
+	p.expect(isRST(3, http2.ErrCodeRefusedStream))
+	// Window for stream 1 lets its reply and trailers out: its slot
+	// frees, and new streams are served.
+	p.must(p.write(func(fr *http2.Framer) error {
+		return fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+	}))
+	r := p.readResponse(1)
+	if r.rst != nil || r.field("grpc-status") != "0" || !bytes.Equal(r.data, append(frameMsg(5), "stuck"...)) {
+		t.Fatalf("stream 1: got %+v", r.frames)
+	}
+	p.unaryOK(5, echoMethod)
+	p.expectNone(anyGoAway(), shortWait)
+}

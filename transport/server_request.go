@@ -167,8 +167,12 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeProtocol})
 		return nil
 	}
-	if open >= t.maxStreams {
-		// RFC 9113 §5.1.2: over the announced limit.
+	if open+uint32(max(t.ending.Load(), 0)) >= t.maxStreams {
+		// RFC 9113 §5.1.2: over the announced limit. Streams count
+		// until our END_STREAM or RST_STREAM for them is written:
+		// open ones (a handler runs, or answerHTTP waits for the
+		// request's end) and finished ones whose trailers wait for
+		// loopy.
 		t.cb.Put(&controlbuf.ResetStream{StreamID: id, Code: http2.ErrCodeRefusedStream})
 		return nil
 	}
