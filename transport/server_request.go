@@ -150,6 +150,13 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		return nil
 	}
 	if id <= t.maxSeen.Load() {
+		if t.cb.RecentlyReset(id) {
+			// RFC 9113 §5.1: frames on a stream we reset, which the
+			// client may have sent before our RST_STREAM reached it
+			// (trailers of a refused request), are ignored; the block
+			// was decoded, so the HPACK state is kept.
+			return nil
+		}
 		// RFC 9113 §5.1.1: a new stream's id must be larger than every
 		// id the client used; "an endpoint that receives an unexpected
 		// stream identifier MUST respond with a connection error of type
