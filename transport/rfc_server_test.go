@@ -7,13 +7,16 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/h2rpc/h2rpc/internal/testcert"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 )
 
@@ -327,5 +330,33 @@ func TestRawMaxConcurrentStreamsCountsUnsentTrailers(t *testing.T) {
 		t.Fatalf("stream 1: got %+v", r.frames)
 	}
 	p.unaryOK(5, echoMethod)
+	p.expectNone(anyGoAway(), shortWait)
+}
+
+// TestRawNonGRPCRequestOverTLS: over TLS, a request that is not gRPC gets
+// the same HTTP answer and the connection serves on.
+func TestRawNonGRPCRequestOverTLS(t *testing.T) {
+	noLeaks(t)
+	cert, pool := testcert.New(t)
+	h := newRawHandler()
+	ts := newTestServerWith(t, ServerConfig{}, h.handle, tlsHandshaker(&tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}))
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: longWait}, Config: &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}}
+	conn, err := d.DialContext(rawCtx(t), "tcp", ts.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newRawPeer(t, conn, rawPeerOpts{})
+	p.must(p.write(func(fr *http2.Framer) error {
+		p.wbuf.WriteString(http2.ClientPreface)
+		return fr.WriteSettings()
+	}))
+	p.startReader()
+	p.expect(isType(http2.FrameSettings))
+	p.must(p.writeHeaders(1, false, httpFields("GET", "")))
+	expectHTTPAnswer(t, p, 1, "415")
+	p.expectNone(anyRST(1), shortWait)
+	p.must(p.writeData(1, true, []byte("bye")))
+	pollUntil(t, "the answered stream to close", func() bool { return ts.conn(0).activeStreams() == 0 })
+	p.unaryOK(3, echoMethod)
 	p.expectNone(anyGoAway(), shortWait)
 }
