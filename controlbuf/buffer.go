@@ -7,13 +7,15 @@ import (
 )
 
 // MaxQueuedControl is how many items the peer caused (Item.PeerCaused:
-// SETTINGS acks, PING acks, RST_STREAMs answering its frames) may wait in
+// SETTINGS acks, PING acks, RST_STREAMs answering its frames, its
+// WINDOW_UPDATEs and RST_STREAMs for streams the transport forgot) may wait in
 // a Buffer before Throttle blocks the reader goroutine: a peer that floods
 // us with frames while not reading our answers must not grow our memory
 // without bound. Work our own side queued never counts: if it did, two
 // busy peers could both stop reading while their writers wait for the
 // other to read, and deadlock. Our window updates coalesce instead (see
-// AddConnWindow, AddStreamWindow).
+// AddConnWindow, AddStreamWindow), and so do the peer's for the windows
+// the transport tracks (AddPeerConnWindow, AddPeerStreamWindow).
 const MaxQueuedControl = 50
 
 // Buffer is the queue of outbound work between producers and the loopy
@@ -49,12 +51,16 @@ type Buffer struct {
 	// connWindow accumulates the connection's receive window refunds
 	// until loopy writes them as one WINDOW_UPDATE.
 	connWindow pendingWindow
+	// peerConnWindow accumulates the peer's WINDOW_UPDATEs for the
+	// connection until loopy applies them.
+	peerConnWindow peerWindow
 }
 
 // NewBuffer returns an empty Buffer.
 func NewBuffer() *Buffer {
 	b := &Buffer{wake: make(chan struct{}, 1)}
 	b.connWindow.due.w = &b.connWindow
+	b.peerConnWindow.due.w = &b.peerConnWindow
 	return b
 }
 

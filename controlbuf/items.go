@@ -177,9 +177,11 @@ type CleanupStream struct {
 	StreamID uint32
 	RST      bool
 	Code     http2.ErrCode
-	// ByPeer marks a reset the peer forced on us (its frames broke the
-	// protocol on the stream), as opposed to our own cancel, deadline or
-	// early end; see PeerCaused.
+	// ByPeer marks a cleanup the peer forced on us: a reset for its
+	// frames that broke the protocol on the stream, or its own RST_STREAM
+	// for a stream the transport already forgot (loopy may still hold
+	// its last frames), as opposed to our own cancel, deadline or early
+	// end; see PeerCaused.
 	ByPeer bool
 	// OnWrite is called once the cleanup is done (and the RST_STREAM, if
 	// any, written to loopy's write buffer). Optional.
@@ -210,7 +212,11 @@ type ResetStream struct {
 }
 
 // IncomingWindowUpdate applies a WINDOW_UPDATE the peer sent; StreamID 0
-// is the connection window.
+// is the connection window. The windows the transport tracks take the
+// peer's updates coalesced (Buffer.AddPeerConnWindow,
+// Buffer.AddPeerStreamWindow); this item is for an update that cannot be
+// coalesced, on a stream the transport forgot whose last frames loopy may
+// still be writing.
 type IncomingWindowUpdate struct{ StreamID, Increment uint32 }
 
 // OutgoingWindowUpdate writes a WINDOW_UPDATE; StreamID 0 is the
@@ -258,6 +264,7 @@ func (*OutgoingSettings) controlItem()     {}
 func (*Ping) controlItem()                 {}
 func (*GoAway) controlItem()               {}
 func (*windowUpdateDue) controlItem()      {}
+func (*peerWindowDue) controlItem()        {}
 
 // PeerCaused is false: a stream's headers are our own work.
 func (*HeaderFrame) PeerCaused() bool { return false }
@@ -268,8 +275,8 @@ func (*DataFrame) PeerCaused() bool { return false }
 // PeerCaused is false: registering writes nothing.
 func (*RegisterStream) PeerCaused() bool { return false }
 
-// PeerCaused reports c.RST && c.ByPeer.
-func (c *CleanupStream) PeerCaused() bool { return c.RST && c.ByPeer }
+// PeerCaused reports c.ByPeer.
+func (c *CleanupStream) PeerCaused() bool { return c.ByPeer }
 
 // PeerCaused is true: an early abort answers a request we refuse.
 func (*EarlyAbort) PeerCaused() bool { return true }
@@ -277,9 +284,10 @@ func (*EarlyAbort) PeerCaused() bool { return true }
 // PeerCaused is true: a ResetStream answers the peer's bad frames.
 func (*ResetStream) PeerCaused() bool { return true }
 
-// PeerCaused is false: applying the peer's WINDOW_UPDATE writes nothing
-// in answer, and the peer's updates grow only as we send data.
-func (*IncomingWindowUpdate) PeerCaused() bool { return false }
+// PeerCaused is true: the peer may send such updates at any rate, and
+// each one not coalesced is an item; a flood of them while loopy is
+// blocked must stop the reader.
+func (*IncomingWindowUpdate) PeerCaused() bool { return true }
 
 // PeerCaused is false: we refund our own receive windows.
 func (*OutgoingWindowUpdate) PeerCaused() bool { return false }
@@ -299,3 +307,8 @@ func (*GoAway) PeerCaused() bool { return false }
 
 // PeerCaused is false: window updates are ours, and coalesce.
 func (*windowUpdateDue) PeerCaused() bool { return false }
+
+// PeerCaused is false: the peer's window updates coalesce, so it cannot
+// make us queue more than one per window, and throttling the reader for
+// them could deadlock two busy peers.
+func (*peerWindowDue) PeerCaused() bool { return false }

@@ -228,7 +228,9 @@ func (l *Loopy) handle(it Item) error {
 		}
 		l.w.rstStream(it.StreamID, it.Code)
 	case *IncomingWindowUpdate:
-		return l.incomingWindowUpdate(it)
+		return l.incomingWindowUpdate(it.StreamID, it.Increment)
+	case *peerWindowDue:
+		return l.peerWindowUpdate(it)
 	case *OutgoingWindowUpdate:
 		l.w.windowUpdate(it.StreamID, it.Increment)
 	case *windowUpdateDue:

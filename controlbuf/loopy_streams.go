@@ -401,18 +401,18 @@ func (l *Loopy) afterRemoval() error {
 // connection window is a connection error, a stream window a stream error
 // (RFC 9113 §6.9.1). Updates for streams loopy does not know (closed
 // already) are ignored.
-func (l *Loopy) incomingWindowUpdate(u *IncomingWindowUpdate) error {
-	if u.StreamID == 0 {
-		if err := l.out.AddConn(u.Increment); err != nil {
+func (l *Loopy) incomingWindowUpdate(id, inc uint32) error {
+	if id == 0 {
+		if err := l.out.AddConn(inc); err != nil {
 			return l.connError(http2.ErrCodeFlowControl, err)
 		}
 		return nil
 	}
-	s := l.streams[u.StreamID]
+	s := l.streams[id]
 	if s == nil {
 		return nil
 	}
-	if err := l.out.AddStream(&s.out, u.Increment); err != nil {
+	if err := l.out.AddStream(&s.out, inc); err != nil {
 		l.log.Debug("controlbuf: stream flow-control error", "stream", s.id, "err", err)
 		l.w.rstStream(s.id, http2.ErrCodeFlowControl)
 		l.removeStream(s, err)

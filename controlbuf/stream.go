@@ -40,6 +40,9 @@ type Stream struct {
 	// window holds the stream's receive window refunds not yet written
 	// (Buffer.AddStreamWindow); producers touch it, atomically.
 	window pendingWindow
+	// peerWindow holds the peer's WINDOW_UPDATEs for the stream not yet
+	// applied (Buffer.AddPeerStreamWindow); the reader adds, atomically.
+	peerWindow peerWindow
 
 	// prev and next link the stream into loopy's active list.
 	prev, next *Stream
@@ -51,6 +54,7 @@ type Stream struct {
 func NewStream(wq *flowcontrol.WriteQuota) *Stream {
 	s := &Stream{wq: wq}
 	s.window.due = windowUpdateDue{w: &s.window, s: s}
+	s.peerWindow.due = peerWindowDue{w: &s.peerWindow, s: s}
 	return s
 }
 
@@ -59,6 +63,7 @@ func NewStream(wq *flowcontrol.WriteQuota) *Stream {
 func NewServerStream(id uint32, wq *flowcontrol.WriteQuota) *Stream {
 	s := &Stream{id: id, wq: wq}
 	s.window.due = windowUpdateDue{w: &s.window, s: s}
+	s.peerWindow.due = peerWindowDue{w: &s.peerWindow, s: s}
 	return s
 }
 
@@ -69,6 +74,7 @@ func NewServerStream(id uint32, wq *flowcontrol.WriteQuota) *Stream {
 func (s *Stream) Init(id uint32, wq *flowcontrol.WriteQuota) {
 	s.id, s.wq = id, wq
 	s.window.due = windowUpdateDue{w: &s.window, s: s}
+	s.peerWindow.due = peerWindowDue{w: &s.peerWindow, s: s}
 }
 
 // streamList is an intrusive doubly linked list of streams (loopy's

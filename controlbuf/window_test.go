@@ -1,10 +1,13 @@
 package controlbuf
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/h2rpc/h2rpc/flowcontrol"
 )
 
 // TestOwnWorkNeverThrottles: however much work our own side queues
@@ -20,7 +23,6 @@ func TestOwnWorkNeverThrottles(t *testing.T) {
 		for _, it := range []Item{
 			&RegisterStream{Stream: s},
 			&OutgoingWindowUpdate{StreamID: id, Increment: 1},
-			&IncomingWindowUpdate{StreamID: id, Increment: 1},
 			&CleanupStream{Stream: s, RST: true, Code: http2.ErrCodeCancel},
 			&CleanupStream{StreamID: id},
 			&Ping{Data: [8]byte{byte(i)}},
@@ -38,6 +40,14 @@ func TestOwnWorkNeverThrottles(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := b.AddConnWindow(100); err != nil {
+			t.Fatal(err)
+		}
+		// The peer's window updates for the windows the transport
+		// tracks coalesce: they throttle nothing either.
+		if err := b.AddPeerStreamWindow(s, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddPeerConnWindow(100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,6 +75,10 @@ func TestPeerCausedItemsThrottle(t *testing.T) {
 		{"reset the peer made us do", func(i int) Item {
 			return &CleanupStream{StreamID: uint32(2*i + 1), RST: true, Code: http2.ErrCodeProtocol, ByPeer: true}
 		}},
+		// The peer's frames for streams the transport forgot: nothing
+		// to coalesce them into.
+		{"the peer's RST_STREAM", func(i int) Item { return &CleanupStream{StreamID: uint32(2*i + 1), ByPeer: true} }},
+		{"the peer's WINDOW_UPDATE", func(i int) Item { return &IncomingWindowUpdate{StreamID: uint32(2*i + 1), Increment: 1} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBuffer()
@@ -155,4 +169,86 @@ func TestWindowUpdateWaitsForStreamID(t *testing.T) {
 	if f := h.peer.expect(http2.FrameWindowUpdate, 3); f.Increment != 42 {
 		t.Fatalf("WINDOW_UPDATE +%d, want +42", f.Increment)
 	}
+}
+
+// TestPeerWindowUpdatesCoalesce: the peer's WINDOW_UPDATEs for the
+// connection and for a stream that loopy has not applied yet wait as one
+// item per window, however many the peer sends, and loopy applies their
+// sum.
+func TestPeerWindowUpdatesCoalesce(t *testing.T) {
+	h := newHarness(t, Config{}, harnessOpts{noStart: true})
+	s1 := h.register(1)
+	const n = 100000
+	for range n {
+		for _, err := range []error{h.buf.AddPeerStreamWindow(s1, 1), h.buf.AddPeerConnWindow(1)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, total := h.buf.Len(); total != 1+2 { // the RegisterStream, two updates
+		t.Fatalf("%d items queued after %d WINDOW_UPDATEs, want 3: the peer's updates did not coalesce", total, 2*n)
+	}
+	h.start()
+	// The windows are the default 65535 plus the n updates of 1 each.
+	const want = int(flowcontrol.DefaultWindowSize) + n
+	h.put(&DataFrame{Stream: s1, Data: payload(want+1000, 1)})
+	if _, got := h.readData(1, want); len(got) != want {
+		t.Fatalf("%d bytes sent, want %d", len(got), want)
+	}
+	h.expectNothing()
+
+	// Applied: the next update makes a new item.
+	if err := h.buf.AddPeerStreamWindow(s1, 400); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.buf.AddPeerConnWindow(1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := h.readData(1, 400); len(got) != 400 {
+		t.Fatalf("%d bytes sent after an update of 400", len(got))
+	}
+	h.expectNothing()
+}
+
+// TestPeerWindowUpdatesCoalescedOverflow: coalesced updates that add up
+// past 2^31-1 are the flow-control error one of them would have been
+// (RFC 9113 §6.9.1), a stream error for a stream's window and a
+// connection error for the connection's, however large the sum.
+func TestPeerWindowUpdatesCoalescedOverflow(t *testing.T) {
+	t.Run("stream", func(t *testing.T) {
+		var gotID uint32
+		h := newHarness(t, Config{OnStreamError: func(id uint32, err error) { gotID = id }}, harnessOpts{noStart: true})
+		s1, s3 := h.register(1), h.register(3)
+		// Each fits a window; three times the largest does not, and so
+		// many that a 32-bit sum would wrap around.
+		for range 10 {
+			h.buf.AddPeerStreamWindow(s1, flowcontrol.MaxWindowSize)
+		}
+		h.buf.AddPeerStreamWindow(s3, flowcontrol.MaxWindowSize-flowcontrol.DefaultWindowSize)
+		h.start()
+		if f := h.peer.expect(http2.FrameRSTStream, 1); f.Code != http2.ErrCodeFlowControl {
+			t.Fatalf("RST_STREAM code %v, want FLOW_CONTROL_ERROR", f.Code)
+		}
+		h.expectNothing()
+		if gotID != 1 {
+			t.Fatalf("OnStreamError for stream %d, want 1", gotID)
+		}
+		// Stream 3's window is exactly full: no error.
+		h.put(&DataFrame{Stream: s3, Data: payload(10, 1)})
+		h.readData(3, 10)
+	})
+	t.Run("connection", func(t *testing.T) {
+		h := newHarness(t, Config{}, harnessOpts{noStart: true})
+		for range 3 {
+			h.buf.AddPeerConnWindow(flowcontrol.MaxWindowSize)
+		}
+		h.start()
+		if f := h.peer.expect(http2.FrameGoAway, 0); f.Code != http2.ErrCodeFlowControl {
+			t.Fatalf("GOAWAY code %v, want FLOW_CONTROL_ERROR", f.Code)
+		}
+		if err := h.wait(); !errors.Is(err, flowcontrol.ErrFlowControl) {
+			t.Fatalf("Run = %v, want ErrFlowControl", err)
+		}
+	})
 }

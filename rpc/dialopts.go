@@ -108,7 +108,11 @@ func WithWriteQuota(n int32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.writeQuota = n })
 }
 
-// WithMaxHeaderListSize bounds the response header lists accepted.
+// WithMaxHeaderListSize bounds the response header lists accepted (decoded
+// size, RFC 9113 §6.5.2); the default is transport.DefaultMaxHeaderListSize
+// (16 KiB). A call whose response headers or trailers are over it fails
+// with RESOURCE_EXHAUSTED and the connection carries on; a header block
+// over max(1 MiB, 4n) encoded closes the connection.
 func WithMaxHeaderListSize(n uint32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.maxHeaderListSize = n })
 }

@@ -117,7 +117,11 @@ func WriteQuota(n int32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.writeQuota = n })
 }
 
-// MaxHeaderListSize bounds the request header lists accepted.
+// MaxHeaderListSize bounds the request header lists accepted (decoded size,
+// RFC 9113 §6.5.2); the default is transport.DefaultMaxHeaderListSize
+// (16 KiB). A request whose headers or trailers are over it fails with
+// RESOURCE_EXHAUSTED and the connection carries on; a header block over
+// max(1 MiB, 4n) encoded closes the connection.
 func MaxHeaderListSize(n uint32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.maxHeaderListSize = n })
 }

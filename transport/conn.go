@@ -383,11 +383,7 @@ func (c *http2Conn) handleFrame(fh http2.FrameHeader, p []byte) error {
 		if err != nil {
 			return err
 		}
-		if fh.StreamID != 0 && fh.StreamID > c.side.maxStreamID() {
-			return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", fh.StreamID)
-		}
-		c.cb.Put(&controlbuf.IncomingWindowUpdate{StreamID: fh.StreamID, Increment: inc})
-		return nil
+		return c.handleWindowUpdate(fh.StreamID, inc)
 	case http2.FrameGoAway:
 		f, err := parseGoAway(fh, p)
 		if err != nil {
@@ -419,6 +415,36 @@ func (c *http2Conn) operateHeaders() error {
 	return err
 }
 
+// handleWindowUpdate hands the peer's WINDOW_UPDATE to loopy. Updates for
+// the connection and for the streams we track coalesce, one item per
+// window however many the peer sends while loopy is busy; the rest count
+// as the peer's doing, so that a flood of them throttles the reader.
+func (c *http2Conn) handleWindowUpdate(id, inc uint32) error {
+	if id == 0 {
+		c.cb.AddPeerConnWindow(inc)
+		return nil
+	}
+	if id > c.side.maxStreamID() {
+		return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", id)
+	}
+	if s := c.lookup(id); s != nil {
+		// Loopy knows the stream: a server stream is registered when it
+		// is opened, a client stream has an id once loopy opened it.
+		c.cb.AddPeerStreamWindow(&s.ls, inc)
+		return nil
+	}
+	if c.client {
+		// A client forgets a stream when it queues the stream's
+		// cleanup: loopy will have dropped the stream by the time it
+		// gets here.
+		return nil
+	}
+	// A server forgets a stream when its handler is done, while loopy
+	// may still write the response, waiting for this window.
+	c.cb.Put(&controlbuf.IncomingWindowUpdate{StreamID: id, Increment: inc})
+	return nil
+}
+
 func (c *http2Conn) handleRSTStream(id uint32, code http2.ErrCode) error {
 	if id > c.side.maxStreamID() {
 		return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", id)
@@ -427,11 +453,17 @@ func (c *http2Conn) handleRSTStream(id uint32, code http2.ErrCode) error {
 		c.side.handleRSTStream(s, code, false)
 		return nil
 	}
+	if c.client {
+		// The stream's cleanup is queued already (see handleWindowUpdate).
+		return nil
+	}
 	// The stream is over on our side, but loopy may still hold its last
 	// frames (a response and trailers waiting for window the peer will
 	// never grant now): let loopy drop them, or they stay until the
-	// connection closes. A stream loopy no longer has is left alone.
-	c.cb.Put(&controlbuf.CleanupStream{StreamID: id})
+	// connection closes. A stream loopy no longer has is left alone. The
+	// peer can send any number of these, for streams long gone: each
+	// counts as its doing, so a flood of them throttles the reader.
+	c.cb.Put(&controlbuf.CleanupStream{StreamID: id, ByPeer: true})
 	return nil
 }
 

@@ -21,16 +21,37 @@ const (
 	// take 16 KiB, the size gRPC C-core enforces, which any real metadata fits.
 	DefaultMaxHeaderListSize = 16 << 10
 
-	// maxEncodedFactor: a block whose encoded bytes exceed this many times
-	// the list limit cannot decode under the limit and is cut off at once.
-	maxEncodedFactor = 2
+	// maxStringFactor bounds one HPACK string (a name or a value) to this
+	// many times the list limit. The decoder buffers a field that spans
+	// frames whole, so this bounds what one field can make us hold; a
+	// longer string cannot be skipped without buffering it, so it is a
+	// connection error (ENHANCE_YOUR_CALM), like a block past the hard cap.
+	maxStringFactor = 2
+
+	// minEncodedCap is the least hard cap on a header block's encoded size
+	// (HEADERS and CONTINUATION fragments together); the cap is the larger
+	// of this and encodedCapFactor times the list limit (see encodedCap).
+	// A block over the list limit but under the cap is decoded to keep the
+	// HPACK dynamic table in step with the peer's, its fields dropped as
+	// they come, and fails only its stream; past the cap it is a flood and
+	// closes the connection. 1 MiB is far above any real metadata (gRPC
+	// C-core accepts 16 KiB, Envoy 60 KiB by default), and decoding it with
+	// emitting off costs about as much as reading as many DATA bytes.
+	minEncodedCap    = 1 << 20
+	encodedCapFactor = 4
 
 	// minFragment is the fragment size below which a CONTINUATION frame is
 	// treated as padding the sequence out: the number of frames in one
-	// block may not exceed 4 + encodedLimit/minFragment. An endless stream
+	// block may not exceed 4 + encodedCap/minFragment. An endless stream
 	// of empty CONTINUATION frames (CVE-2024-27316 style) ends in GOAWAY.
 	minFragment = 1024
 )
+
+// encodedCap is the hard cap on the encoded size of a header block for a
+// list limit: past it the block is a connection error.
+func encodedCap(limit uint32) int {
+	return max(minEncodedCap, encodedCapFactor*int(limit))
+}
 
 // Decoded fields are collected in a slice taken from fieldsPool when a
 // block starts and given back once the block was handled, so a connection
@@ -46,8 +67,9 @@ var fieldsPool = sync.Pool{New: func() any {
 	return &s
 }}
 
-// errHeaderListTooLarge marks a header block whose decoded size passed the limit.
-var errHeaderListTooLarge = errors.New("transport: header list exceeds the size limit")
+// errHeaderListTooLarge marks a header block whose decoded size passed the
+// limit; it fails only the block's stream.
+var errHeaderListTooLarge = errors.New("header list too large")
 
 // headerBlock decodes one header block at a time. It belongs to the reader
 // goroutine; the decoded fields are valid until release.
@@ -61,8 +83,9 @@ type headerBlock struct {
 	endStream  bool
 	fields     []hpack.HeaderField // from fieldsPool, while a block is read
 	pooled     *[]hpack.HeaderField
-	size       uint32 // decoded size so far
+	size       uint32 // decoded size so far; once tooLarge, the size that passed the limit
 	encoded    int    // encoded bytes so far
+	encCap     int    // encodedCap(limit)
 	frames     int    // frames so far
 	tooLarge   bool
 	invalid    error // first malformed field
@@ -70,14 +93,13 @@ type headerBlock struct {
 }
 
 func newHeaderBlock(limit uint32) *headerBlock {
-	b := &headerBlock{limit: limit}
+	b := &headerBlock{limit: limit, encCap: encodedCap(limit)}
 	b.dec = hpack.NewDecoder(4096, b.emit)
-	// A string may be as long as the whole encoded cutoff: one field over
-	// the list limit is then decoded (and dropped by emit) and fails only
-	// its stream, as a list over the limit of many fields does. Failing
-	// the decoder instead would leave its dynamic table out of step with
-	// the peer's and cost the whole connection (COMPRESSION_ERROR).
-	b.dec.SetMaxStringLength(maxEncodedFactor * int(limit))
+	// A string may be twice the list limit: one field over the limit is
+	// then decoded (and dropped by emit) and fails only its stream, as a
+	// list over the limit of many fields does, while what the decoder
+	// buffers of a field split across frames stays bounded by the limit.
+	b.dec.SetMaxStringLength(maxStringFactor * int(limit))
 	return b
 }
 
@@ -88,6 +110,9 @@ func (b *headerBlock) emit(f hpack.HeaderField) {
 	}
 	b.size += f.Size()
 	if b.size > b.limit {
+		// The rest of the block is decoded with emitting off, which
+		// keeps the dynamic table in step without collecting (or, for
+		// fields not indexed, even allocating) anything.
 		b.tooLarge = true
 		b.fields = b.fields[:0]
 		b.dec.SetEmitEnabled(false)
@@ -179,18 +204,19 @@ var unpin = [1]byte{0x82}
 func (b *headerBlock) add(frag []byte, end bool) (done bool, err error) {
 	b.frames++
 	b.encoded += len(frag)
-	encLimit := maxEncodedFactor * int(b.limit)
-	if b.encoded > encLimit {
-		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d exceeds %d encoded bytes", b.streamID, encLimit)
+	if b.encoded > b.encCap {
+		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d exceeds %d encoded bytes", b.streamID, b.encCap)
 	}
-	if b.frames > 4+encLimit/minFragment {
+	if b.frames > 4+b.encCap/minFragment {
 		return false, connError(http2.ErrCodeEnhanceYourCalm, "header block of stream %d spans too many CONTINUATION frames", b.streamID)
 	}
+	// The fragment is decoded at once: only the decoded fields under the
+	// limit and the tail of a field cut by the frame's end are kept.
 	if _, err := b.dec.Write(frag); err != nil {
 		if errors.Is(err, hpack.ErrStringLength) {
-			// A single field longer than the encoded cutoff: the same
-			// case as a block over it.
-			return false, &ConnectionError{Code: http2.ErrCodeEnhanceYourCalm, Desc: fmt.Sprintf("header field of stream %d exceeds %d bytes", b.streamID, encLimit), Err: err}
+			// A single string too long to be skipped without
+			// buffering it whole (see maxStringFactor).
+			return false, &ConnectionError{Code: http2.ErrCodeEnhanceYourCalm, Desc: fmt.Sprintf("header field of stream %d exceeds %d bytes", b.streamID, maxStringFactor*int(b.limit)), Err: err}
 		}
 		return false, &ConnectionError{Code: http2.ErrCodeCompression, Desc: "hpack decoding failed", Err: err}
 	}
@@ -231,7 +257,8 @@ func (b *headerBlock) blockError() error {
 		return b.invalid
 	}
 	if b.tooLarge {
-		return fmt.Errorf("%w (limit %d bytes)", errHeaderListTooLarge, b.limit)
+		// Fields past the limit were not counted: the size is a floor.
+		return fmt.Errorf("%w: size %d or more exceeds the limit of %d bytes", errHeaderListTooLarge, b.size, b.limit)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func FuzzHeaderBlock(f *testing.F) {
 
 		hb := newHeaderBlock(lim)
 		ref := hpack.NewDecoder(4096, nil)
-		ref.SetMaxStringLength(maxEncodedFactor * int(lim))
+		ref.SetMaxStringLength(maxStringFactor * int(lim))
 
 		// The encoded list.
 		got, blockErr, err := decodeFragments(hb, 1, block, split)
@@ -54,7 +54,7 @@ func FuzzHeaderBlock(f *testing.F) {
 			t.Fatalf("reference decoder fails on hpack.Encoder's block: %v", refErr)
 		}
 		if refErr != nil && err == nil {
-			t.Fatalf("a field over %d bytes was decoded", maxEncodedFactor*lim)
+			t.Fatalf("a field over %d bytes was decoded", maxStringFactor*lim)
 		}
 		if err != nil {
 			checkBlockConnError(t, err, len(block), split, lim)
@@ -166,7 +166,7 @@ func checkBlockConnError(t *testing.T, err error, encLen int, split uint8, lim u
 		if split > 0 {
 			frames = max(1, (encLen+int(split)-1)/int(split))
 		}
-		encLimit := maxEncodedFactor * int(lim)
+		encLimit := encodedCap(lim)
 		if encLen <= encLimit && frames <= 4+encLimit/minFragment && !errors.Is(err, hpack.ErrStringLength) {
 			t.Fatalf("ENHANCE_YOUR_CALM (%v) on a block of %d bytes in %d frames (limit %d)", err, encLen, frames, lim)
 		}

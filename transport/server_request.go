@@ -128,6 +128,18 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 			t.streamError(id, http2.ErrCodeStreamClosed, errors.New("HEADERS after END_STREAM"))
 			return nil
 		}
+		if err := b.blockError(); err != nil {
+			// Request trailers over the limit, or malformed: only their
+			// stream fails. ENHANCE_YOUR_CALM for a list too large, which
+			// a gRPC client reads as RESOURCE_EXHAUSTED, the status of
+			// request headers over the limit.
+			code := http2.ErrCodeProtocol
+			if errors.Is(err, errHeaderListTooLarge) {
+				code = http2.ErrCodeEnhanceYourCalm
+			}
+			t.streamError(id, code, err)
+			return nil
+		}
 		// Request trailers: gRPC sends none, but they end the stream.
 		if !b.endStream {
 			t.streamError(id, http2.ErrCodeProtocol, errors.New("second HEADERS without END_STREAM"))
