@@ -100,8 +100,8 @@ func (r *frameReader) checkOrder(fh http2.FrameHeader) error {
 		if !fh.Flags.Has(flagEndHeaders) {
 			r.contStream = fh.StreamID
 		}
-		if r.tl != nil {
-			return r.tl.headerBlock(wasOpen, r.contStream != 0)
+		if open := r.contStream != 0; open != wasOpen && r.tl != nil {
+			return r.tl.headerBlock(open) // a block opened or ended
 		}
 	}
 	return nil

@@ -93,13 +93,14 @@ func (l *timeLimits) settingsArrived() {
 	}
 }
 
-// headerBlock follows the header block state of the frame sequence: wasOpen
-// says whether a block was open before this HEADERS or CONTINUATION
-// frame, open whether one is open after it. It arms the limit when a block
-// opens and disarms it when the block ends, or fails if the limit passed.
-func (l *timeLimits) headerBlock(wasOpen, open bool) error {
-	if wasOpen == open || l.blockLimit <= 0 {
-		return nil // a block of one frame, or a block going on
+// headerBlock is called when a header block opens (a HEADERS frame
+// without END_HEADERS) or ends (the CONTINUATION frame with it); a block
+// of one frame, the common case, never calls it. It arms the limit when a
+// block opens and disarms it when the block ends, or fails if the limit
+// passed.
+func (l *timeLimits) headerBlock(open bool) error {
+	if l.blockLimit <= 0 {
+		return nil
 	}
 	if open {
 		l.block.Store(time.Now().UnixNano())
