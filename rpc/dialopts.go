@@ -21,23 +21,24 @@ func (f dialOptionFunc) apply(o *dialOptions) { f(o) }
 
 // dialOptions is what the options of NewClient add up to.
 type dialOptions struct {
-	tlsConfig         *tls.Config
-	authority         string
-	userAgent         string
-	dialer            func(ctx context.Context, addr string) (net.Conn, error)
-	keepalive         keepalive.ClientParameters
-	windowSize        uint32
-	connWindowSize    uint32
-	readBufferSize    int
-	writeBufferSize   int
-	writeQuota        int32
-	maxHeaderListSize uint32
-	backoff           BackoffConfig
-	minConnectTimeout time.Duration
-	unaryInts         []UnaryClientInterceptor
-	streamInts        []StreamClientInterceptor
-	callOptions       []CallOption
-	logger            *slog.Logger
+	tlsConfig          *tls.Config
+	authority          string
+	userAgent          string
+	dialer             func(ctx context.Context, addr string) (net.Conn, error)
+	keepalive          keepalive.ClientParameters
+	windowSize         uint32
+	connWindowSize     uint32
+	readBufferSize     int
+	writeBufferSize    int
+	writeQuota         int32
+	maxHeaderListSize  uint32
+	headerBlockTimeout time.Duration
+	backoff            BackoffConfig
+	minConnectTimeout  time.Duration
+	unaryInts          []UnaryClientInterceptor
+	streamInts         []StreamClientInterceptor
+	callOptions        []CallOption
+	logger             *slog.Logger
 }
 
 func defaultDialOptions() dialOptions {
@@ -115,6 +116,16 @@ func WithWriteQuota(n int32) DialOption {
 // over max(1 MiB, 4n) encoded closes the connection.
 func WithMaxHeaderListSize(n uint32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.maxHeaderListSize = n })
+}
+
+// WithHeaderBlockTimeout bounds the time from a response HEADERS frame
+// without END_HEADERS to the CONTINUATION frame that ends its header
+// block (default 10 s, transport.DefaultHeaderBlockTimeout): nothing else
+// may be read on the connection meanwhile, so a server slower than that
+// is disconnected with GOAWAY ENHANCE_YOUR_CALM. A negative value sets no
+// limit.
+func WithHeaderBlockTimeout(d time.Duration) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.headerBlockTimeout = d })
 }
 
 // WithBackoff replaces the reconnect backoff.

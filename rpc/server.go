@@ -197,7 +197,8 @@ func (s *Server) serveConn(raw net.Conn) {
 		s.mu.Unlock()
 	}()
 	conn := raw
-	conn.SetDeadline(time.Now().Add(s.opts.connTimeout))
+	connDeadline := time.Now().Add(s.opts.connTimeout)
+	conn.SetDeadline(connDeadline)
 	if s.opts.tlsConfig != nil {
 		cfg := s.opts.tlsConfig.Clone()
 		if !containsString(cfg.NextProtos, "h2") {
@@ -221,13 +222,17 @@ func (s *Server) serveConn(raw net.Conn) {
 		WriteBufferSize:       s.opts.writeBufferSize,
 		WriteQuota:            s.opts.writeQuota,
 		MaxHeaderListSize:     s.opts.maxHeaderListSize,
+		PrefaceTimeout:        s.prefaceTimeout(connDeadline),
+		HeaderBlockTimeout:    s.opts.headerBlockTimeout,
 		Logger:                s.opts.logger,
 	})
 	if err != nil {
 		s.opts.logger.Debug("rpc: HTTP/2 setup failed", "remote", conn.RemoteAddr(), "err", err)
 		return
 	}
-	conn.SetDeadline(time.Time{})
+	// The transport owns the read deadline: it clears it once the
+	// client's SETTINGS arrived.
+	conn.SetWriteDeadline(time.Time{})
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -246,6 +251,16 @@ func (s *Server) serveConn(raw net.Conn) {
 			s.handleStream(st, ss)
 		}()
 	})
+}
+
+// prefaceTimeout is the transport's limit for the client preface and
+// SETTINGS: PrefaceTimeout, but no later than the connection's deadline.
+func (s *Server) prefaceTimeout(connDeadline time.Time) time.Duration {
+	d := s.opts.prefaceTimeout
+	if d <= 0 {
+		d = transport.DefaultPrefaceTimeout
+	}
+	return max(min(d, time.Until(connDeadline)), time.Millisecond)
 }
 
 func containsString(list []string, v string) bool {

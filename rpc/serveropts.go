@@ -19,22 +19,24 @@ func (f serverOptionFunc) apply(o *serverOptions) { f(o) }
 
 // serverOptions is what the options of NewServer add up to.
 type serverOptions struct {
-	tlsConfig         *tls.Config
-	maxStreams        uint32
-	maxRecv           int
-	maxSend           int
-	keepalive         keepalive.ServerParameters
-	keepalivePolicy   keepalive.EnforcementPolicy
-	windowSize        uint32
-	connWindowSize    uint32
-	readBufferSize    int
-	writeBufferSize   int
-	writeQuota        int32
-	maxHeaderListSize uint32
-	connTimeout       time.Duration
-	unaryInts         []UnaryServerInterceptor
-	streamInts        []StreamServerInterceptor
-	logger            *slog.Logger
+	tlsConfig          *tls.Config
+	maxStreams         uint32
+	maxRecv            int
+	maxSend            int
+	keepalive          keepalive.ServerParameters
+	keepalivePolicy    keepalive.EnforcementPolicy
+	windowSize         uint32
+	connWindowSize     uint32
+	readBufferSize     int
+	writeBufferSize    int
+	writeQuota         int32
+	maxHeaderListSize  uint32
+	connTimeout        time.Duration
+	prefaceTimeout     time.Duration
+	headerBlockTimeout time.Duration
+	unaryInts          []UnaryServerInterceptor
+	streamInts         []StreamServerInterceptor
+	logger             *slog.Logger
 }
 
 // DefaultConnectionTimeout bounds a new connection's TLS handshake and
@@ -126,9 +128,30 @@ func MaxHeaderListSize(n uint32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.maxHeaderListSize = n })
 }
 
-// ConnectionTimeout bounds a new connection's TLS handshake and preface.
+// ConnectionTimeout bounds a new connection's TLS handshake, HTTP/2
+// preface and first SETTINGS frame together (default 120 s, as grpc-go);
+// PrefaceTimeout bounds the last two more tightly.
 func ConnectionTimeout(d time.Duration) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.connTimeout = d })
+}
+
+// PrefaceTimeout bounds the time a new connection's client has, after the
+// TLS handshake (or the accept, in plaintext), to send the HTTP/2 client
+// preface and its first SETTINGS frame (default 10 s,
+// transport.DefaultPrefaceTimeout); a client slower than that is
+// disconnected.
+func PrefaceTimeout(d time.Duration) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.prefaceTimeout = d })
+}
+
+// HeaderBlockTimeout bounds the time from a HEADERS frame without
+// END_HEADERS to the CONTINUATION frame that ends its header block
+// (default 10 s, transport.DefaultHeaderBlockTimeout): nothing else may
+// be read on the connection meanwhile, so a client slower than that is
+// disconnected with GOAWAY ENHANCE_YOUR_CALM. A negative value sets no
+// limit.
+func HeaderBlockTimeout(d time.Duration) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.headerBlockTimeout = d })
 }
 
 // UnaryInterceptor adds a unary server interceptor; interceptors run in

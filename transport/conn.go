@@ -82,7 +82,10 @@ type connConfig struct {
 	// 0 means the HTTP/2 default with BDP-driven growth.
 	streamWindow uint32
 	connWindow   uint32
-	logger       *slog.Logger
+	// headerBlockTimeout bounds an open header block (timelimits.go);
+	// 0 means DefaultHeaderBlockTimeout, negative no limit.
+	headerBlockTimeout time.Duration
+	logger             *slog.Logger
 	// onDataWritten is called by loopy after each DATA frame it writes.
 	onDataWritten func()
 }
@@ -103,6 +106,9 @@ func (c *connConfig) fill() {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	if c.headerBlockTimeout == 0 {
+		c.headerBlockTimeout = DefaultHeaderBlockTimeout
+	}
 }
 
 // http2Conn is what the client and server transports share: the socket,
@@ -119,6 +125,7 @@ type http2Conn struct {
 	bdp    *flowcontrol.BDPEstimator
 	act    keepalive.Activity
 	hb     *headerBlock
+	tl     timeLimits // preface and header block time limits
 	logger *slog.Logger
 
 	// streamWindow is the receive window of new streams; BDP grows it.
@@ -159,6 +166,8 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.cb = controlbuf.NewBuffer()
 	c.bodyBudget.Store(bodyBudgetPerConn)
 	c.hb = newHeaderBlock(cfg.maxHeaderListSize)
+	c.tl.init(conn, cfg.headerBlockTimeout)
+	c.fr.tl = &c.tl
 	c.writeQuota = cfg.writeQuota
 
 	sw, cw := cfg.streamWindow, cfg.connWindow
@@ -268,6 +277,7 @@ func (c *http2Conn) activeStreams() int {
 
 // readLoop reads frames until the connection fails; it returns the reason.
 func (c *http2Conn) readLoop() error {
+	defer c.tl.stop()
 	for {
 		c.cb.Throttle()
 		fh, err := c.fr.readFrameHeader()
@@ -326,6 +336,9 @@ func (c *http2Conn) readError(err error) error {
 	var ce *ConnectionError
 	if errors.As(err, &ce) {
 		return err
+	}
+	if le := c.tl.deadlineError(err); le != nil {
+		return le // a time limit passed
 	}
 	// A socket error: no frame can be sent any more.
 	return &ConnectionError{Code: http2.ErrCodeNo, Desc: "connection read failed", Err: err, socket: true}
@@ -478,6 +491,7 @@ func (c *http2Conn) handleSettings(fh http2.FrameHeader, p []byte) error {
 	}
 	first := !c.sawSettings
 	c.sawSettings = true
+	c.tl.settingsArrived()
 	// Loopy applies them in order with the frames it writes, and acks.
 	c.cb.Put(&controlbuf.IncomingSettings{Settings: ss})
 	if first {

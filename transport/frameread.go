@@ -53,7 +53,8 @@ type frameReader struct {
 	// CONTINUATION frames of it may come next (RFC 9113 §6.10). 0 when
 	// no block is open.
 	contStream uint32
-	scratch    *[]byte // from scratchPool while a split frame is handled
+	tl         *timeLimits // times open header blocks
+	scratch    *[]byte     // from scratchPool while a split frame is handled
 	hdr        [frameHeaderLen]byte
 	small      [inlinePayload]byte
 }
@@ -94,9 +95,13 @@ func (r *frameReader) checkOrder(fh http2.FrameHeader) error {
 		return connError(http2.ErrCodeProtocol, "CONTINUATION frame on stream %d outside a header block", fh.StreamID)
 	}
 	if fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation {
+		wasOpen := r.contStream != 0
 		r.contStream = 0
 		if !fh.Flags.Has(flagEndHeaders) {
 			r.contStream = fh.StreamID
+		}
+		if open := r.contStream != 0; open != wasOpen && r.tl != nil {
+			return r.tl.headerBlock(open) // a block opened or ended
 		}
 	}
 	return nil

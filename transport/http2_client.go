@@ -62,6 +62,11 @@ type ConnectOptions struct {
 	WriteQuota int32
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
+	// HeaderBlockTimeout bounds the time from a HEADERS frame without
+	// END_HEADERS to the end of its header block; past it the connection
+	// is closed with GOAWAY. 0 means DefaultHeaderBlockTimeout (10 s), a
+	// negative value no limit.
+	HeaderBlockTimeout time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -159,13 +164,14 @@ func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, op
 		t.userAgent = opts.UserAgent + " " + DefaultUserAgent
 	}
 	cfg := connConfig{
-		readBufferSize:    opts.ReadBufferSize,
-		writeBufferSize:   opts.WriteBufferSize,
-		writeQuota:        opts.WriteQuota,
-		maxHeaderListSize: opts.MaxHeaderListSize,
-		streamWindow:      opts.InitialWindowSize,
-		connWindow:        opts.InitialConnWindowSize,
-		logger:            opts.Logger,
+		readBufferSize:     opts.ReadBufferSize,
+		writeBufferSize:    opts.WriteBufferSize,
+		writeQuota:         opts.WriteQuota,
+		maxHeaderListSize:  opts.MaxHeaderListSize,
+		streamWindow:       opts.InitialWindowSize,
+		connWindow:         opts.InitialConnWindowSize,
+		headerBlockTimeout: opts.HeaderBlockTimeout,
+		logger:             opts.Logger,
 	}
 	cfg.fill()
 	t.init(t, true, conn, &cfg)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +32,6 @@ const (
 	// streams (and handler goroutines) per connection is a denial-of-service
 	// hazard, so we pick a finite one that still allows wide fan-in.
 	DefaultMaxConcurrentStreams = 1000
-
-	// prefaceTimeout bounds the wait for a client's preface.
-	prefaceTimeout = 20 * time.Second
 
 	// drainPingTimeout bounds the wait for the PING ack that ends step one
 	// of a graceful GOAWAY.
@@ -67,6 +65,16 @@ type ServerConfig struct {
 	WriteQuota int32
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
+	// PrefaceTimeout bounds the wait for the client preface and the
+	// client's first SETTINGS frame, from the start of the transport;
+	// past it the connection is closed. 0 means DefaultPrefaceTimeout
+	// (10 s). The transport owns the connection's read deadline.
+	PrefaceTimeout time.Duration
+	// HeaderBlockTimeout bounds the time from a HEADERS frame without
+	// END_HEADERS to the end of its header block; past it the connection
+	// is closed with GOAWAY. 0 means DefaultHeaderBlockTimeout (10 s), a
+	// negative value no limit.
+	HeaderBlockTimeout time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 
@@ -131,13 +139,14 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	t.endWritten = func() { t.ending.Add(-1) }
 	t.endOrphaned = func(error) { t.ending.Add(-1) }
 	cc := connConfig{
-		readBufferSize:    cfg.ReadBufferSize,
-		writeBufferSize:   cfg.WriteBufferSize,
-		writeQuota:        cfg.WriteQuota,
-		maxHeaderListSize: cfg.MaxHeaderListSize,
-		streamWindow:      cfg.InitialWindowSize,
-		connWindow:        cfg.InitialConnWindowSize,
-		logger:            cfg.Logger,
+		readBufferSize:     cfg.ReadBufferSize,
+		writeBufferSize:    cfg.WriteBufferSize,
+		writeQuota:         cfg.WriteQuota,
+		maxHeaderListSize:  cfg.MaxHeaderListSize,
+		streamWindow:       cfg.InitialWindowSize,
+		connWindow:         cfg.InitialConnWindowSize,
+		headerBlockTimeout: cfg.HeaderBlockTimeout,
+		logger:             cfg.Logger,
 		// Every DATA frame we send forgives the client's ping strikes:
 		// a receiving client pings (BDP, keepalive) once per round trip,
 		// and a single message may take many round trips to send.
@@ -147,18 +156,24 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	t.init(t, false, conn, &cc)
 	t.idleSince.Store(time.Now().UnixNano())
 
-	// RFC 9113 §3.4: the client preface comes first.
-	conn.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	// RFC 9113 §3.4: the client preface comes first, then its SETTINGS
+	// (read by the reader, which clears the deadline).
+	if cfg.PrefaceTimeout <= 0 {
+		cfg.PrefaceTimeout = DefaultPrefaceTimeout
+	}
+	t.tl.startPreface(cfg.PrefaceTimeout)
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(t.br, preface); err != nil {
 		conn.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", ErrPrefaceTimeout, err)
+		}
 		return nil, fmt.Errorf("transport: reading the client preface: %w", err)
 	}
 	if !bytes.Equal(preface, []byte(http2.ClientPreface)) {
 		conn.Close()
 		return nil, fmt.Errorf("transport: bad client preface %q", preface)
 	}
-	conn.SetReadDeadline(time.Time{})
 
 	ss, inc := t.initialSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: t.maxStreams})
 	if err := writePreamble(conn, false, ss, inc); err != nil {

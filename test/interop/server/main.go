@@ -34,6 +34,10 @@ var (
 	certFile = flag.String("tls_cert_file", "", "The TLS cert file (default: grpc-go's testdata/server1.pem)")
 	keyFile  = flag.String("tls_key_file", "", "The TLS key file (default: grpc-go's testdata/server1.key)")
 
+	// listenHost is ours (grpc-go's server has no such flag): the abuse
+	// harness (../attack) binds the server to loopback only.
+	listenHost = flag.String("listen_host", "", "The address to listen on (default: every interface)")
+
 	// Accepted for compatibility with grpc-go's interop server; ALTS is
 	// not supported.
 	useALTS    = flag.Bool("use_alts", false, "Not supported (ALTS needs Google Cloud); must be false")
@@ -61,7 +65,7 @@ func main() {
 		}
 		opts = append(opts, rpc.Creds(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	}
-	lis, err := net.Listen("tcp", ":"+strconv.Itoa(*port))
+	lis, err := net.Listen("tcp", net.JoinHostPort(*listenHost, strconv.Itoa(*port)))
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}
