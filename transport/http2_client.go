@@ -62,6 +62,10 @@ type ConnectOptions struct {
 	WriteQuota int32
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
+	// TCPKeepalive is the idle time before the OS probes the TCP
+	// connection with keepalives, and their interval: 0 means
+	// DefaultTCPKeepalive, a negative value turns OS keepalive off.
+	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -119,6 +123,10 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 	}
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+	}
+	if err := setTCPOptions(conn, opts.TCPKeepalive, clientUserTimeout(opts.Keepalive)); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	scheme := "http"
 	if opts.TLSConfig != nil {

@@ -66,6 +66,10 @@ type ServerConfig struct {
 	WriteQuota int32
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
+	// TCPKeepalive is the idle time before the OS probes the TCP
+	// connection with keepalives, and their interval: 0 means
+	// DefaultTCPKeepalive, a negative value turns OS keepalive off.
+	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -97,6 +101,10 @@ func NewServerTransport(conn net.Conn, cfg ServerConfig) (ServerTransport, error
 }
 
 func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
+	if err := setTCPOptions(conn, cfg.TCPKeepalive, serverUserTimeout(cfg.Keepalive)); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			conn.Close()
