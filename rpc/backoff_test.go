@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -124,7 +125,14 @@ func TestReconnectBacksOffAgainstBadServers(t *testing.T) {
 // asks, not in a loop of its own.
 func TestReadyThenDeadConnectionDoesNotReconnectByItself(t *testing.T) {
 	settings := []byte{0, 0, 0, 4, 0, 0, 0, 0, 0} // an empty SETTINGS frame
-	addr, accepted := badServer(t, func(c net.Conn) { c.Write(settings) })
+	addr, accepted := badServer(t, func(c net.Conn) {
+		c.Write(settings)
+		// Hang up with FIN, reading what the client sent: closing with
+		// its preface unread would reset the connection, and the client
+		// might then lose our SETTINGS and count a failed attempt.
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	})
 	cc, _ := dial(t, addr, WithLogger(discardLogger()), WithConnectParams(ConnectParams{
 		Backoff: BackoffConfig{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second},
 	}))

@@ -325,6 +325,7 @@ func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, er
 		ReadBufferSize:        cc.dopts.readBufferSize,
 		WriteBufferSize:       cc.dopts.writeBufferSize,
 		WriteQuota:            cc.dopts.writeQuota,
+		TCPKeepalive:          cc.dopts.tcpKeepalive,
 		MaxHeaderListSize:     cc.dopts.maxHeaderListSize,
 		HeaderBlockTimeout:    cc.dopts.headerBlockTimeout,
 		Logger:                cc.dopts.logger,

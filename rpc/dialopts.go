@@ -31,6 +31,7 @@ type dialOptions struct {
 	readBufferSize     int
 	writeBufferSize    int
 	writeQuota         int32
+	tcpKeepalive       time.Duration
 	maxHeaderListSize  uint32
 	headerBlockTimeout time.Duration
 	backoff            BackoffConfig
@@ -107,6 +108,16 @@ func WithWriteBufferSize(n int) DialOption {
 // throughput.
 func WithWriteQuota(n int32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.writeQuota = n })
+}
+
+// WithTCPKeepalive sets the idle time after which the OS probes the
+// connection's TCP socket with keepalives, and their interval (default
+// 15 s, transport.DefaultTCPKeepalive); a negative d turns OS keepalive
+// off. It applies to the TCP socket under any dialer, WithContextDialer's
+// too. (When keepalive pings are on, the socket's TCP_USER_TIMEOUT is
+// also set to their Timeout.)
+func WithTCPKeepalive(d time.Duration) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.tcpKeepalive = d })
 }
 
 // WithMaxHeaderListSize bounds the response header lists accepted (decoded

@@ -221,6 +221,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		ReadBufferSize:        s.opts.readBufferSize,
 		WriteBufferSize:       s.opts.writeBufferSize,
 		WriteQuota:            s.opts.writeQuota,
+		TCPKeepalive:          s.opts.tcpKeepalive,
 		MaxHeaderListSize:     s.opts.maxHeaderListSize,
 		PrefaceTimeout:        s.prefaceTimeout(connDeadline),
 		HeaderBlockTimeout:    s.opts.headerBlockTimeout,

@@ -30,6 +30,7 @@ type serverOptions struct {
 	readBufferSize     int
 	writeBufferSize    int
 	writeQuota         int32
+	tcpKeepalive       time.Duration
 	maxHeaderListSize  uint32
 	connTimeout        time.Duration
 	prefaceTimeout     time.Duration
@@ -117,6 +118,15 @@ func WriteBufferSize(n int) ServerOption {
 // throughput.
 func WriteQuota(n int32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.writeQuota = n })
+}
+
+// TCPKeepalive sets the idle time after which the OS probes each
+// accepted connection's TCP socket with keepalives, and their interval
+// (default 15 s, transport.DefaultTCPKeepalive); a negative d turns OS
+// keepalive off. (Unless server keepalive pings are turned off, the
+// socket's TCP_USER_TIMEOUT is also set to their Timeout.)
+func TCPKeepalive(d time.Duration) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.tcpKeepalive = d })
 }
 
 // MaxHeaderListSize bounds the request header lists accepted (decoded size,

@@ -67,6 +67,10 @@ type ConnectOptions struct {
 	// is closed with GOAWAY. 0 means DefaultHeaderBlockTimeout (10 s), a
 	// negative value no limit.
 	HeaderBlockTimeout time.Duration
+	// TCPKeepalive is the idle time before the OS probes the TCP
+	// connection with keepalives, and their interval: 0 means
+	// DefaultTCPKeepalive, a negative value turns OS keepalive off.
+	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -124,6 +128,10 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 	}
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+	}
+	if err := setTCPOptions(conn, opts.TCPKeepalive, clientUserTimeout(opts.Keepalive)); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	scheme := "http"
 	if opts.TLSConfig != nil {

@@ -75,6 +75,10 @@ type ServerConfig struct {
 	// is closed with GOAWAY. 0 means DefaultHeaderBlockTimeout (10 s), a
 	// negative value no limit.
 	HeaderBlockTimeout time.Duration
+	// TCPKeepalive is the idle time before the OS probes the TCP
+	// connection with keepalives, and their interval: 0 means
+	// DefaultTCPKeepalive, a negative value turns OS keepalive off.
+	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
 
@@ -120,6 +124,10 @@ func NewServerTransport(conn net.Conn, cfg ServerConfig) (ServerTransport, error
 }
 
 func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
+	if err := setTCPOptions(conn, cfg.TCPKeepalive, serverUserTimeout(cfg.Keepalive)); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			conn.Close()
