@@ -113,6 +113,11 @@ type DataFrame struct {
 	// is dropped unsent (its stream was cleaned up, or the connection
 	// closed): such buffers are left to the garbage collector. Optional.
 	OnDone func()
+	// Budgeted marks an item whose bytes (Prefix and Data) the producer
+	// took from the connection's write budget (Config.WriteBudget): loopy
+	// gives them back as it writes them to the connection, or at once if
+	// it drops the item unsent.
+	Budgeted bool
 }
 
 // Opener opens a client stream (see HeaderFrame.Opener). It is an
