@@ -210,3 +210,51 @@ func TestWriteBudgetNoAllocs(t *testing.T) {
 		t.Fatalf("Get+Release allocated %v times per run, want 0", allocs)
 	}
 }
+
+// TestWriteBudgetCancelRacesGrant: waiters whose contexts end while
+// Release grants them budget either return nil and keep it, or fail and
+// give it back: nothing is lost or counted twice.
+func TestWriteBudgetCancelRacesGrant(t *testing.T) {
+	for range 200 {
+		b := NewWriteBudget(1000, nil)
+		var wg sync.WaitGroup
+		taken := make(chan int64, 50)
+		for i := range 50 {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := b.Get(ctx, 300, nil); err == nil {
+					taken <- 300
+				}
+			}()
+			if i%2 == 0 {
+				go cancel()
+			}
+		}
+		// The writer gives back what was taken until every Get returned.
+		stop := make(chan struct{})
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			for {
+				select {
+				case n := <-taken:
+					b.Release(n)
+				case <-stop:
+					return
+				}
+			}
+		}()
+		wg.Wait()
+		close(stop)
+		<-exited
+		for len(taken) > 0 {
+			b.Release(<-taken)
+		}
+		if b.Outstanding() != 0 || b.Waiting() != 0 {
+			t.Fatalf("outstanding %d, %d waiting; want 0, 0", b.Outstanding(), b.Waiting())
+		}
+	}
+}
