@@ -325,6 +325,7 @@ func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, er
 		ReadBufferSize:        cc.dopts.readBufferSize,
 		WriteBufferSize:       cc.dopts.writeBufferSize,
 		WriteQuota:            cc.dopts.writeQuota,
+		ConnWriteBudget:       cc.dopts.connWriteBudget,
 		MaxHeaderListSize:     cc.dopts.maxHeaderListSize,
 		Logger:                cc.dopts.logger,
 	})

@@ -220,6 +220,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		ReadBufferSize:        s.opts.readBufferSize,
 		WriteBufferSize:       s.opts.writeBufferSize,
 		WriteQuota:            s.opts.writeQuota,
+		ConnWriteBudget:       s.opts.connWriteBudget,
 		MaxHeaderListSize:     s.opts.maxHeaderListSize,
 		Logger:                s.opts.logger,
 	})
