@@ -106,6 +106,11 @@ type DataFrame struct {
 	Prefix    []byte // gRPC 5-byte message prefix, may be empty
 	Data      []byte
 	EndStream bool
+	// Budgeted marks an item whose bytes (Prefix and Data) the producer
+	// took from the connection's write budget (Config.WriteBudget): loopy
+	// gives them back as it writes them to the connection, or at once if
+	// it drops the item unsent.
+	Budgeted bool
 	// OnDone is called on the loopy goroutine once every byte of the item
 	// was written to loopy's write buffer, or, for payloads loopy writes
 	// by reference, to the connection; the producer may then reuse
@@ -113,11 +118,6 @@ type DataFrame struct {
 	// is dropped unsent (its stream was cleaned up, or the connection
 	// closed): such buffers are left to the garbage collector. Optional.
 	OnDone func()
-	// Budgeted marks an item whose bytes (Prefix and Data) the producer
-	// took from the connection's write budget (Config.WriteBudget): loopy
-	// gives them back as it writes them to the connection, or at once if
-	// it drops the item unsent.
-	Budgeted bool
 }
 
 // Opener opens a client stream (see HeaderFrame.Opener). It is an
