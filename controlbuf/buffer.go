@@ -8,7 +8,8 @@ import (
 
 // MaxQueuedControl is how many items the peer caused (Item.PeerCaused:
 // SETTINGS acks, PING acks, RST_STREAMs answering its frames, its
-// WINDOW_UPDATEs and RST_STREAMs for streams the transport forgot) may wait in
+// WINDOW_UPDATEs, RST_STREAMs for streams the transport forgot and the
+// registrations of streams it opened) may wait in
 // a Buffer before Throttle blocks the reader goroutine: a peer that floods
 // us with frames while not reading our answers must not grow our memory
 // without bound. Work our own side queued never counts: if it did, two

@@ -62,7 +62,8 @@ type Item interface {
 	controlItem()
 	// PeerCaused reports whether the item answers a frame the peer sent
 	// and forced us to answer (a SETTINGS ack, a PING ack, a RST_STREAM
-	// or an early abort for the peer's bad frames or requests). Only
+	// or an early abort for the peer's bad frames or requests, the
+	// registration of a stream the peer opened). Only
 	// such items, while unsent, throttle the reader (Buffer.Throttle):
 	// work our own side queued must never stop us reading, or two busy
 	// peers could each wait for the other to read.
@@ -106,6 +107,11 @@ type DataFrame struct {
 	Prefix    []byte // gRPC 5-byte message prefix, may be empty
 	Data      []byte
 	EndStream bool
+	// Budgeted marks an item whose bytes (Prefix and Data) the producer
+	// took from the connection's write budget (Config.WriteBudget): loopy
+	// gives them back as it writes them to the connection, or at once if
+	// it drops the item unsent.
+	Budgeted bool
 	// OnDone is called on the loopy goroutine once every byte of the item
 	// was written to loopy's write buffer, or, for payloads loopy writes
 	// by reference, to the connection; the producer may then reuse
@@ -272,8 +278,14 @@ func (*HeaderFrame) PeerCaused() bool { return false }
 // PeerCaused is false: a stream's data is our own work.
 func (*DataFrame) PeerCaused() bool { return false }
 
-// PeerCaused is false: registering writes nothing.
-func (*RegisterStream) PeerCaused() bool { return false }
+// PeerCaused is true: the peer opened the stream, and what its handler
+// answers (headers, trailers) queues behind the registration. A peer
+// that opens streams while never reading its socket must stop being read
+// once loopy, blocked writing, has that many registrations unhandled:
+// otherwise each stream's answer waits in memory, without bound (100,000
+// trailers-only answers held 90 MiB). A peer that reads is never held
+// back for long: loopy handles a registration as soon as it gets to it.
+func (*RegisterStream) PeerCaused() bool { return true }
 
 // PeerCaused reports c.ByPeer.
 func (c *CleanupStream) PeerCaused() bool { return c.ByPeer }

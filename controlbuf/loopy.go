@@ -64,6 +64,12 @@ type Config struct {
 	// (BDP pings, keepalive) while it receives data, and one message can
 	// take many round trips to send.
 	OnDataWritten func()
+	// WriteBudget, when set, is the connection's budget of queued
+	// message bytes (see flowcontrol.WriteBudget): loopy gives back the
+	// bytes of DataFrames marked Budgeted once it wrote them to Conn, and
+	// at once those of such frames it drops unsent (their stream was
+	// cleaned up or reset).
+	WriteBudget *flowcontrol.WriteBudget
 }
 
 // Loopy is the writer of one HTTP/2 connection: the only goroutine that
@@ -119,6 +125,7 @@ func NewLoopy(cfg Config) *Loopy {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	l.w.budget = cfg.WriteBudget
 	l.enc = hpack.NewEncoder(&l.hbuf)
 	return l
 }

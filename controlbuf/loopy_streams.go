@@ -39,6 +39,7 @@ func (l *Loopy) queueData(d *DataFrame) {
 	s := d.Stream
 	if s == nil || !l.admit(s) {
 		l.log.Debug("controlbuf: dropping data for a closed or unknown stream")
+		l.dropData(d, 0)
 		return
 	}
 	s.items.push(d)
@@ -259,6 +260,9 @@ func (l *Loopy) writeData(s *Stream, d *DataFrame, n int, endStream bool) {
 	if l.cfg.OnDataWritten != nil {
 		l.cfg.OnDataWritten()
 	}
+	if d.Budgeted {
+		l.w.wrote(n)
+	}
 	s.sent += n
 	s.out.Consume(n)
 	l.out.ConsumeConn(n)
@@ -380,12 +384,25 @@ func (l *Loopy) removeStream(s *Stream, err error) {
 		delete(l.streams, s.id)
 	}
 	s.state = stateClosed
+	sent := s.sent // of the first item: written already
 	s.sent = 0
 	s.items.clear(func(it Item) {
-		if h, ok := it.(*HeaderFrame); ok {
-			h.orphaned(err)
+		switch it := it.(type) {
+		case *HeaderFrame:
+			it.orphaned(err)
+		case *DataFrame:
+			l.dropData(it, sent)
+			sent = 0
 		}
 	})
+}
+
+// dropData gives the write budget back the bytes of d, a budgeted item
+// that will not be written, past the first sent (which were).
+func (l *Loopy) dropData(d *DataFrame, sent int) {
+	if d.Budgeted && l.cfg.WriteBudget != nil {
+		l.cfg.WriteBudget.Release(int64(len(d.Prefix) + len(d.Data) - sent))
+	}
 }
 
 // afterRemoval runs after a stream left loopy: a client opens held

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/h2rpc/h2rpc/flowcontrol"
 	"golang.org/x/net/http2"
 )
 
@@ -64,6 +65,14 @@ type frameWriter struct {
 	mark     int         // buf[:mark] is already in segs
 	refBytes int         // bytes referenced in segs
 	after    []func()    // to run once the referenced bytes are written
+
+	// budget, when set, is the connection's write budget: owed bytes of
+	// budgeted DATA payload went into the batch since the last flush, and
+	// are given back once the flush wrote them to the connection (not
+	// before: bytes waiting in the batch, behind a socket the peer does
+	// not read, still count).
+	budget *flowcontrol.WriteBudget
+	owed   int64
 }
 
 // writeBufPools holds one pool of write buffers per buffer size.
@@ -120,21 +129,31 @@ func (w *frameWriter) release() {
 // flush writes the buffered bytes, and the referenced ones, to the
 // connection, then runs the afterFlush callbacks.
 func (w *frameWriter) flush() {
-	if len(w.segs) > 0 {
+	switch {
+	case len(w.segs) > 0:
 		w.flushVectors()
-		return
-	}
-	if len(w.buf) == 0 {
-		return
-	}
-	if w.err == nil {
-		n, err := w.conn.Write(w.buf)
-		if err == nil && n != len(w.buf) {
-			err = io.ErrShortWrite
+	case len(w.buf) > 0:
+		if w.err == nil {
+			n, err := w.conn.Write(w.buf)
+			if err == nil && n != len(w.buf) {
+				err = io.ErrShortWrite
+			}
+			w.err = err
 		}
-		w.err = err
+		w.buf = w.buf[:0]
 	}
-	w.buf = w.buf[:0]
+	if w.owed > 0 {
+		w.budget.Release(w.owed)
+		w.owed = 0
+	}
+}
+
+// wrote records that n bytes of budgeted DATA payload went into the
+// batch: the budget gets them back after the next flush.
+func (w *frameWriter) wrote(n int) {
+	if w.budget != nil {
+		w.owed += int64(n)
+	}
 }
 
 // flushVectors writes segs and the tail of buf with one writev.

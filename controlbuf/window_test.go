@@ -21,7 +21,6 @@ func TestOwnWorkNeverThrottles(t *testing.T) {
 		id := uint32(2*i + 1)
 		s := NewServerStream(id, nil)
 		for _, it := range []Item{
-			&RegisterStream{Stream: s},
 			&OutgoingWindowUpdate{StreamID: id, Increment: 1},
 			&CleanupStream{Stream: s, RST: true, Code: http2.ErrCodeCancel},
 			&CleanupStream{StreamID: id},
@@ -72,6 +71,7 @@ func TestPeerCausedItemsThrottle(t *testing.T) {
 		{"SETTINGS ack", func(int) Item { return &IncomingSettings{} }},
 		{"RST_STREAM", func(i int) Item { return &ResetStream{StreamID: uint32(2*i + 1), Code: http2.ErrCodeStreamClosed} }},
 		{"early abort", func(i int) Item { return &EarlyAbort{StreamID: uint32(2*i + 1), RST: true} }},
+		{"stream the peer opened", func(i int) Item { return &RegisterStream{Stream: NewServerStream(uint32(2*i+1), nil)} }},
 		{"reset the peer made us do", func(i int) Item {
 			return &CleanupStream{StreamID: uint32(2*i + 1), RST: true, Code: http2.ErrCodeProtocol, ByPeer: true}
 		}},

@@ -15,6 +15,9 @@
 //     writer (loopy) goroutine touches them.
 //   - WriteQuota bounds the bytes a stream has queued but not yet written,
 //     so one fast writer cannot grow memory without limit.
+//   - WriteBudget bounds the bytes all the streams of a connection have
+//     queued but not yet written to the socket, so many streams together
+//     cannot either (a peer that grants no window, or never reads).
 //   - BDPEstimator measures bandwidth-delay product with PING round trips
 //     and tells the transport when to grow the receive windows.
 //

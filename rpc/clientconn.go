@@ -326,6 +326,7 @@ func (cc *ClientConn) dial(timeout time.Duration) (transport.ClientTransport, er
 		WriteBufferSize:       cc.dopts.writeBufferSize,
 		WriteQuota:            cc.dopts.writeQuota,
 		TCPKeepalive:          cc.dopts.tcpKeepalive,
+		ConnWriteBudget:       cc.dopts.connWriteBudget,
 		MaxHeaderListSize:     cc.dopts.maxHeaderListSize,
 		HeaderBlockTimeout:    cc.dopts.headerBlockTimeout,
 		Logger:                cc.dopts.logger,

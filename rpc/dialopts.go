@@ -40,6 +40,7 @@ type dialOptions struct {
 	streamInts         []StreamClientInterceptor
 	callOptions        []CallOption
 	logger             *slog.Logger
+	connWriteBudget    int64
 }
 
 func defaultDialOptions() dialOptions {
@@ -108,6 +109,18 @@ func WithWriteBufferSize(n int) DialOption {
 // throughput.
 func WithWriteQuota(n int32) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.writeQuota = n })
+}
+
+// WithConnWriteBudget bounds the bytes all the calls on one connection
+// together may have queued for its writer but not yet written to the
+// socket (default 32 MiB, transport.DefaultConnWriteBudget): a send past
+// it blocks, honouring the call's context, until the writer catches up,
+// first come first served across the calls. It bounds the memory a
+// server that grants no flow-control window, or never reads its socket,
+// can make one connection hold (the budget plus one message). 0 keeps
+// the default.
+func WithConnWriteBudget(n int64) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.connWriteBudget = n })
 }
 
 // WithTCPKeepalive sets the idle time after which the OS probes the

@@ -222,6 +222,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		WriteBufferSize:       s.opts.writeBufferSize,
 		WriteQuota:            s.opts.writeQuota,
 		TCPKeepalive:          s.opts.tcpKeepalive,
+		ConnWriteBudget:       s.opts.connWriteBudget,
 		MaxHeaderListSize:     s.opts.maxHeaderListSize,
 		PrefaceTimeout:        s.prefaceTimeout(connDeadline),
 		HeaderBlockTimeout:    s.opts.headerBlockTimeout,

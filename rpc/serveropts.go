@@ -38,6 +38,7 @@ type serverOptions struct {
 	unaryInts          []UnaryServerInterceptor
 	streamInts         []StreamServerInterceptor
 	logger             *slog.Logger
+	connWriteBudget    int64
 }
 
 // DefaultConnectionTimeout bounds a new connection's TLS handshake and
@@ -118,6 +119,18 @@ func WriteBufferSize(n int) ServerOption {
 // throughput.
 func WriteQuota(n int32) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.writeQuota = n })
+}
+
+// ConnWriteBudget bounds the bytes all the streams of one connection
+// together may have queued for its writer but not yet written to the
+// socket (default 32 MiB, transport.DefaultConnWriteBudget): a send past
+// it blocks, honouring the call's context, until the writer catches up,
+// first come first served across the streams. It bounds the memory a
+// client that grants no flow-control window, or never reads its socket,
+// can make one connection hold (the budget plus one message). 0 keeps
+// the default.
+func ConnWriteBudget(n int64) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.connWriteBudget = n })
 }
 
 // TCPKeepalive sets the idle time after which the OS probes each

@@ -77,6 +77,7 @@ type connConfig struct {
 	readBufferSize    int
 	writeBufferSize   int
 	writeQuota        int32
+	connWriteBudget   int64
 	maxHeaderListSize uint32
 	// streamWindow and connWindow are the receive windows we start with;
 	// 0 means the HTTP/2 default with BDP-driven growth.
@@ -99,6 +100,9 @@ func (c *connConfig) fill() {
 	}
 	if c.writeQuota <= 0 {
 		c.writeQuota = DefaultWriteQuota
+	}
+	if c.connWriteBudget <= 0 {
+		c.connWriteBudget = DefaultConnWriteBudget
 	}
 	if c.maxHeaderListSize == 0 {
 		c.maxHeaderListSize = DefaultMaxHeaderListSize
@@ -132,6 +136,9 @@ type http2Conn struct {
 	streamWindow atomic.Uint32
 	// writeQuota is each stream's write quota.
 	writeQuota int32
+	// budget bounds the message bytes all streams together have queued
+	// for loopy and loopy has not yet written to the socket.
+	budget flowcontrol.WriteBudget
 
 	// bodyBudget is how many bytes of message bodies the connection's
 	// streams may still allocate before the bytes arrived (see
@@ -169,6 +176,10 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 	c.tl.init(conn, cfg.headerBlockTimeout)
 	c.fr.tl = &c.tl
 	c.writeQuota = cfg.writeQuota
+	// No done channel: a writer waiting for the budget also watches its
+	// stream's done, which closes when the connection does (and an idle
+	// connection should not make c.done's channel).
+	c.budget.Init(cfg.connWriteBudget, nil)
 
 	sw, cw := cfg.streamWindow, cfg.connWindow
 	dynamic := sw == 0 && cw == 0
@@ -194,6 +205,7 @@ func (c *http2Conn) init(side sideHandler, client bool, conn net.Conn, cfg *conn
 		BDP:             c.bdp,
 		Logger:          cfg.logger,
 		OnDataWritten:   cfg.onDataWritten,
+		WriteBudget:     &c.budget,
 		// A client's stream quota follows the peer's
 		// MAX_CONCURRENT_STREAMS.
 		OnSettingsApplied: c.settingApplied,
@@ -464,6 +476,15 @@ func (c *http2Conn) handleRSTStream(id uint32, code http2.ErrCode) error {
 	}
 	if s := c.lookup(id); s != nil {
 		c.side.handleRSTStream(s, code, false)
+		if !c.client && s.sendDone.Load() {
+			// The handler's status may have ended the stream first
+			// (it is still in the map while it ends), so the reset
+			// above did nothing: its reply and trailers may wait in
+			// loopy behind a window the peer will never grant now,
+			// holding their write budget. Drop them as below; a
+			// stream loopy no longer has is left alone.
+			c.cb.Put(&controlbuf.CleanupStream{StreamID: id})
+		}
 		return nil
 	}
 	if c.client {

@@ -234,7 +234,12 @@ func unary(ctx context.Context, c *http2Client, method string, req []byte, md me
 		return nil, nil, err
 	}
 	if err := s.Write(frameMsg(len(req)), req, WriteOptions{Last: true}); err != nil {
-		return nil, s, err
+		if err != io.EOF {
+			return nil, s, err
+		}
+		// The server ended the call before our request went out (a
+		// handler that answers without reading): as with grpc-go's
+		// SendMsg, io.EOF says the status is to be read.
 	}
 	resp, err := readMsg(s)
 	if err != nil {

@@ -60,6 +60,13 @@ type ConnectOptions struct {
 	// Lower it to bound the memory of many streams whose peers read
 	// slowly, at some cost in streaming throughput.
 	WriteQuota int32
+	// ConnWriteBudget bounds the bytes all the streams of the connection
+	// together may have queued for the writer but not yet written to the
+	// socket; a Write past it blocks, honouring its context, until the
+	// writer catches up. 0 means DefaultConnWriteBudget (32 MiB). It
+	// bounds the memory a peer that grants no window, or never reads,
+	// can make the connection hold.
+	ConnWriteBudget int64
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
 	// HeaderBlockTimeout bounds the time from a HEADERS frame without
@@ -180,6 +187,7 @@ func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, op
 		connWindow:         opts.InitialConnWindowSize,
 		headerBlockTimeout: opts.HeaderBlockTimeout,
 		logger:             opts.Logger,
+		connWriteBudget:    opts.ConnWriteBudget,
 	}
 	cfg.fill()
 	t.init(t, true, conn, &cfg)

@@ -63,6 +63,13 @@ type ServerConfig struct {
 	// Lower it to bound the memory of many streams whose peers read
 	// slowly, at some cost in streaming throughput.
 	WriteQuota int32
+	// ConnWriteBudget bounds the bytes all the streams of the connection
+	// together may have queued for the writer but not yet written to the
+	// socket; a Write past it blocks, honouring its context, until the
+	// writer catches up. 0 means DefaultConnWriteBudget (32 MiB). It
+	// bounds the memory a peer that grants no window, or never reads,
+	// can make the connection hold.
+	ConnWriteBudget int64
 	// MaxHeaderListSize bounds received header lists.
 	MaxHeaderListSize uint32
 	// PrefaceTimeout bounds the wait for the client preface and the
@@ -155,6 +162,7 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 		connWindow:         cfg.InitialConnWindowSize,
 		headerBlockTimeout: cfg.HeaderBlockTimeout,
 		logger:             cfg.Logger,
+		connWriteBudget:    cfg.ConnWriteBudget,
 		// Every DATA frame we send forgives the client's ping strikes:
 		// a receiving client pings (BDP, keepalive) once per round trip,
 		// and a single message may take many round trips to send.

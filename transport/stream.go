@@ -29,6 +29,18 @@ import (
 // test/bench run . -workloads download,upload).
 const DefaultWriteQuota = 1 << 20
 
+// DefaultConnWriteBudget bounds the message bytes all the streams of one
+// connection together may have queued for loopy but not yet written to
+// the socket, unless ConnectOptions.ConnWriteBudget or
+// ServerConfig.ConnWriteBudget says otherwise: a Write past it blocks,
+// honouring its context, until loopy has written enough, first come first
+// served across the streams. The per-stream write quota alone would let a
+// peer that grants no window (or never reads its socket) make a server
+// with 1,000 streams queue about 1 GiB; the budget holds a connection to
+// 32 MiB plus one message, while leaving room for 32 streams streaming at
+// full quota.
+const DefaultConnWriteBudget = 32 << 20
+
 // ErrSendClosed is returned by Write after the writer's half of the stream
 // was closed with WriteOptions.Last.
 var ErrSendClosed = errors.New("transport: write after the send side was closed")
@@ -183,8 +195,8 @@ func (s *stream) refund(n int) {
 }
 
 // write queues prefix and data as DATA for loopy, blocking while the
-// stream's write quota is used up. On a stream that ended (or ends while
-// it waits) it returns failed().
+// stream's write quota or the connection's write budget is used up. On a
+// stream that ended (or ends while it waits) it returns failed().
 func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() error) error {
 	if s.sendDone.Load() {
 		return ErrSendClosed
@@ -198,23 +210,35 @@ func (s *stream) write(prefix, data []byte, opts WriteOptions, failed func() err
 		return status.Errorf(codes.ResourceExhausted, "transport: a write of %d bytes is too large", n)
 	}
 	if err := s.wq.Get(s.ctx, int32(n)); err != nil {
-		if errors.Is(err, flowcontrol.ErrQuotaClosed) {
-			return failed()
-		}
-		return status.FromContextError(err).Err()
+		return s.quotaErr(err, failed)
+	}
+	if err := s.c.budget.Get(s.ctx, int64(n), s.done); err != nil {
+		s.wq.Replenish(n)
+		return s.quotaErr(err, failed)
 	}
 	if opts.Last && !s.sendDone.CompareAndSwap(false, true) {
+		s.c.budget.Release(int64(n))
 		return ErrSendClosed
 	}
 	df := &s.firstData
 	if !s.firstDataUsed.CompareAndSwap(false, true) {
 		df = new(controlbuf.DataFrame)
 	}
-	*df = controlbuf.DataFrame{Stream: &s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone}
+	*df = controlbuf.DataFrame{Stream: &s.ls, Prefix: prefix, Data: data, EndStream: opts.Last, OnDone: opts.OnDone, Budgeted: true}
 	if err := s.c.cb.Put(df); err != nil {
+		s.c.budget.Release(int64(n))
 		return failed()
 	}
 	return nil
+}
+
+// quotaErr is write's error when waiting for the write quota or budget
+// failed with err.
+func (s *stream) quotaErr(err error, failed func() error) error {
+	if errors.Is(err, flowcontrol.ErrQuotaClosed) {
+		return failed()
+	}
+	return status.FromContextError(err).Err()
 }
 
 // watch runs f when ctx is done, unless the stream finished first. A
