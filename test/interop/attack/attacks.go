@@ -20,23 +20,25 @@ const (
 	// heap grows to about twice its live size before a collection) and
 	// the stream state.
 	budgetBound = 32 + 16
-	// replyMiB is what a handler of the interop server holds while its
-	// reply waits for the outbound budget: the reply message it built
-	// (a payload of the size asked for) and that message's encoding,
-	// 2 × 1 MiB for a 1 MiB reply. This is the application's memory:
-	// the transport bounds what it queues (the budget), not what the
-	// handlers allocate before they write. What bounds that is the
-	// number of handlers a connection may run at once
-	// (MAX_CONCURRENT_STREAMS, rpc.MaxConcurrentStreams), as in any
-	// gRPC server.
-	replyMiB = 2 * 1
+	// A handler of the interop server whose 1 MiB reply waits for the
+	// outbound budget holds the reply message it built and its
+	// encoding: 2 MiB. A streaming handler whose previous reply the
+	// budget took has also left that reply's message as garbage the
+	// heap keeps until the next collection: 3 MiB. This is the
+	// application's memory: the transport bounds what it queues (the
+	// budget), not what handlers allocate before they write; what
+	// bounds that is the number of handlers a connection may run at
+	// once (MAX_CONCURRENT_STREAMS, rpc.MaxConcurrentStreams), as in
+	// any gRPC server.
+	unaryReplyMiB     = 2
+	streamingReplyMiB = 3
 )
 
 // heldRepliesBound is the bound of an attack whose streams ask for 1 MiB
-// replies and never take them: the budget bound, plus one blocked reply
-// per stream (replyMiB), plus 10 % of that for the heap's slack.
-func heldRepliesBound(streams int) float64 {
-	held := float64(streams * replyMiB)
+// replies and never take them: the budget bound, plus what each blocked
+// handler holds (perStreamMiB), plus 10 % of that for the heap's slack.
+func heldRepliesBound(streams, perStreamMiB int) float64 {
+	held := float64(streams * perStreamMiB)
 	return budgetBound + held + held/10
 }
 
@@ -80,16 +82,16 @@ func attacks() []*attack {
 		{name: "never-read-1MiB", what: "SETTINGS_INITIAL_WINDOW_SIZE 0, 200 UnaryCalls asking for 1 MiB replies, never a WINDOW_UPDATE",
 			// The budget queues 32 replies; the other 168 handlers
 			// wait, each holding its reply (see heldRepliesBound).
-			boundMiB: heldRepliesBound(200 - 32), run: func(ctx context.Context, e *env) error { return neverGrant(ctx, e, 1<<20) }},
+			boundMiB: heldRepliesBound(200-32, unaryReplyMiB), run: func(ctx context.Context, e *env) error { return neverGrant(ctx, e, 1<<20) }},
 		{name: "never-read-16KiB", what: "as never-read-1MiB with 16 KiB replies",
 			boundMiB: budgetBound, run: func(ctx context.Context, e *env) error { return neverGrant(ctx, e, 16<<10) }},
 		{name: "socket-never-read", what: "windows granted in full, 100 StreamingOutputCalls of 16 × 1 MiB, the socket never read",
 			// Every handler holds its next 1 MiB reply while the
 			// budget is spent (see heldRepliesBound).
-			boundMiB: heldRepliesBound(100), run: socketNeverRead},
+			boundMiB: heldRepliesBound(100, streamingReplyMiB), run: socketNeverRead},
 		{name: "zero-window-forever", what: "1 MiB stream windows, the connection window (64 KiB) used up and never granted again, 100 StreamingOutputCalls of 16 × 1 MiB",
 			// As socket-never-read.
-			boundMiB: heldRepliesBound(100), run: zeroWindowForever},
+			boundMiB: heldRepliesBound(100, streamingReplyMiB), run: zeroWindowForever},
 		{name: "continuation-flood", what: "a HEADERS without END_HEADERS, then 1 KiB CONTINUATION frames without end; reconnect when closed (CVE-2024-27316)",
 			// The block is decoded as it comes and cut off at twice
 			// the header list limit: a few connections' buffers.
