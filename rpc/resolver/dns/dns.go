@@ -103,7 +103,10 @@ type Builder struct {
 type Option func(*Builder)
 
 // WithServiceConfig sets whether the resolvers read the service config
-// from the "_grpc_config.<host>" TXT record. The default is false.
+// from the "_grpc_config.<host>" TXT record. The default is false. For a
+// choice's percentage, each resolver draws this client's percentile once,
+// when it is built, so that a channel does not move between choices from
+// one lookup to the next.
 func WithServiceConfig(enabled bool) Option {
 	return func(b *Builder) { b.serviceConfig = enabled }
 }

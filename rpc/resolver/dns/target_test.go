@@ -138,3 +138,9 @@ func TestBackoffGrowsToItsCap(t *testing.T) {
 		prevLow = low
 	}
 }
+
+func TestTheDNSSchemeIsRegistered(t *testing.T) {
+	if _, ok := resolver.Get("dns").(*Builder); !ok {
+		t.Fatalf("the builder of dns is %T, want this package's", resolver.Get("dns"))
+	}
+}
