@@ -359,3 +359,11 @@ func TestServiceConfigChangesArePickedUp(t *testing.T) {
 		t.Fatalf("service config after the record went %+v, want none", sc)
 	}
 }
+
+func TestNamesWithoutAuthorityAskTheSystem(t *testing.T) {
+	// localhost is in every hosts file: no name server is needed.
+	_, cc := build(t, NewBuilder(), "dns:///localhost:50051", resolver.BuildOptions{})
+	if got := addrs(cc.nextState(t)); !slices.Contains(got, "127.0.0.1:50051") {
+		t.Fatalf("addresses of localhost %v, want 127.0.0.1:50051 among them", got)
+	}
+}
