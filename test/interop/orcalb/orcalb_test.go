@@ -34,7 +34,7 @@ func (c *fakeConn) NewSubConn(_ []resolver.Address, opts balancer.NewSubConnOpti
 	c.subConns = append(c.subConns, sc)
 	return sc, nil
 }
-func (c *fakeConn) UpdateState(s balancer.State)           { c.state = s }
+func (c *fakeConn) UpdateState(s balancer.State)          { c.state = s }
 func (c *fakeConn) ResolveNow(resolver.ResolveNowOptions) {}
 func (c *fakeConn) Target() string                        { return "fake" }
 
