@@ -17,6 +17,7 @@ import (
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/orca"
+	"github.com/h2rpc/h2rpc/test/interop/cases"
 	testpb "github.com/h2rpc/h2rpc/test/interop/grpc_testing"
 	"github.com/h2rpc/h2rpc/test/interop/service"
 )
@@ -136,6 +137,26 @@ func TestNoBinaryLinksBothORCAProtoPackages(t *testing.T) {
 			if dep == theirs {
 				t.Errorf("%s links %s, which conflicts with our proto/xds/data/orca/v3", pkg, theirs)
 			}
+		}
+	}
+}
+
+// TestORCACasesFailClearlyWithoutTheirPolicy checks that our client's
+// ORCA cases do not pass on a channel that does not use the
+// test_backend_metrics_load_balancer policy, and say why.
+func TestORCACasesFailClearlyWithoutTheirPolicy(t *testing.T) {
+	addr := startORCAServer(t)
+	cc, err := rpc.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	for _, name := range cases.ORCANames {
+		ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+		err := cases.Run(ctx, name, &cases.Env{Conn: cc})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "test_backend_metrics_load_balancer") {
+			t.Errorf("%s without the policy: %v, want an error naming the policy", name, err)
 		}
 	}
 }
