@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/h2rpc/h2rpc/codec"
+	"github.com/h2rpc/h2rpc/rpc/balancer"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -83,6 +84,7 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
+	pick     pickResult // its finish reports the call's end to the balancer
 
 	mu       sync.Mutex
 	finished bool
@@ -133,18 +135,21 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
 	}
 	for attempt := 0; ; attempt++ {
-		t, err := cc.transport(cs.ctx, ci.waitForReady)
+		pr, err := cc.pick(cs.ctx, ci.waitForReady, method)
 		if err != nil {
 			cs.cancel()
 			return nil, err
 		}
-		s, err := t.NewStream(cs.ctx, hdr)
+		if pr.md != nil {
+			hdr.Metadata = metadata.Join(md, pr.md)
+		}
+		s, err := pr.t.NewStream(cs.ctx, hdr)
 		if err != nil {
+			pr.finish(balancer.DoneInfo{Err: err})
 			// The connection began draining or failed between picking
 			// it and opening the stream (UNAVAILABLE): it takes no new
-			// streams, so stop using it and pick again.
+			// streams, so pick again (the pick skips it).
 			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
-				cc.dropTransport(t)
 				continue
 			}
 			cs.cancel()
@@ -156,6 +161,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 			return nil, err
 		}
 		cs.s = s
+		cs.pick = pr
 		break
 	}
 	cs.reader.init(cs.s)
@@ -327,6 +333,14 @@ func (cs *clientStream) finish(err error) {
 	}
 	if cs.ci.trailer != nil {
 		*cs.ci.trailer = cs.s.Trailer()
+	}
+	if cs.pick.done != nil {
+		cs.pick.finish(balancer.DoneInfo{
+			Err:           err,
+			Trailer:       cs.s.Trailer(),
+			BytesSent:     !cs.s.Unprocessed(),
+			BytesReceived: cs.decided || cs.gotMsg,
+		})
 	}
 	cs.cancel()
 }
