@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/h2rpc/h2rpc/keepalive"
-	"github.com/h2rpc/h2rpc/rpc/balancer"
 	_ "github.com/h2rpc/h2rpc/rpc/balancer/pickfirst"  // registers pick_first
 	_ "github.com/h2rpc/h2rpc/rpc/balancer/roundrobin" // registers round_robin
 	"github.com/h2rpc/h2rpc/rpc/codes"
@@ -61,7 +60,6 @@ type ClientConn struct {
 	dopts     dialOptions
 	unaryInt  UnaryClientInterceptor
 	streamInt StreamClientInterceptor
-	callDone  func(balancer.DoneInfo) // cc.onCallEnd as a value made once
 
 	wg     sync.WaitGroup // subchannels' connection attempts
 	ser    serializer     // the balancer's methods and state listeners
@@ -112,7 +110,6 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	cc.unaryInt = chainUnaryClient(cc.dopts.unaryInts)
 	cc.streamInt = chainStreamClient(cc.dopts.streamInts)
 	cc.idle.timeout = cc.dopts.channel.idleTimeout
-	cc.callDone = cc.onCallEnd
 	cc.picker.Store(&pickerGen{idle: true, ch: make(chan struct{})})
 	return cc, nil
 }
@@ -254,12 +251,13 @@ func (cc *ClientConn) Close() error {
 	cc.setStateLocked(Shutdown)
 	cc.closed = true
 	cc.mu.Unlock()
+	// Calls waiting for a pick, and new ones, fail from now on.
+	cc.publishPicker(&pickerGen{closed: true, ch: make(chan struct{})})
 	cc.idle.stop()
 	cc.teardownLocked()
 	cc.ser.close()
 	cc.idleMu.Unlock()
 
-	cc.publishPicker(&pickerGen{closed: true, ch: make(chan struct{})})
 	cc.mu.Lock()
 	ts := slices.Clone(cc.transports)
 	cc.mu.Unlock()

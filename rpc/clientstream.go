@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/h2rpc/h2rpc/codec"
-	"github.com/h2rpc/h2rpc/rpc/balancer"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -84,7 +83,7 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
-	pick     pickResult // its finish reports the call's end to the balancer
+	callEnd  callEnd // reports the call's end to the balancer and the idleness count
 
 	mu       sync.Mutex
 	finished bool
@@ -145,7 +144,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		}
 		s, err := pr.t.NewStream(cs.ctx, hdr)
 		if err != nil {
-			pr.finish(balancer.DoneInfo{Err: err})
+			pr.finish(err, nil, false)
 			// The connection began draining or failed between picking
 			// it and opening the stream (UNAVAILABLE): it takes no new
 			// streams, so pick again (the pick skips it).
@@ -161,7 +160,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 			return nil, err
 		}
 		cs.s = s
-		cs.pick = pr
+		cs.callEnd = pr.callEnd
 		break
 	}
 	cs.reader.init(cs.s)
@@ -334,13 +333,6 @@ func (cs *clientStream) finish(err error) {
 	if cs.ci.trailer != nil {
 		*cs.ci.trailer = cs.s.Trailer()
 	}
-	if cs.pick.done != nil {
-		cs.pick.finish(balancer.DoneInfo{
-			Err:           err,
-			Trailer:       cs.s.Trailer(),
-			BytesSent:     !cs.s.Unprocessed(),
-			BytesReceived: cs.decided || cs.gotMsg,
-		})
-	}
+	cs.callEnd.finish(err, cs.s, cs.decided || cs.gotMsg)
 	cs.cancel()
 }

@@ -4,7 +4,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/h2rpc/h2rpc/rpc/balancer"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -24,23 +23,22 @@ type idler struct {
 	timer   *time.Timer   // under cc.idleMu; nil while idle
 }
 
-// onCallBegin counts a call in. Two atomic writes per call, no lock.
-func (cc *ClientConn) onCallBegin() {
+// onCallBegin counts a call in, and reports whether it did (idleness
+// is on). An atomic add, and an atomic store only when the flag is not
+// set yet: no lock.
+func (cc *ClientConn) onCallBegin() bool {
 	if cc.idle.timeout <= 0 {
-		return
+		return false
 	}
 	cc.idle.calls.Add(1)
 	if !cc.idle.active.Load() {
 		cc.idle.active.Store(true)
 	}
+	return true
 }
 
-// onCallEnd counts a call out; it has the shape of a balancer's Done so
-// that the channel can hand it over as one (cc.callDone).
-func (cc *ClientConn) onCallEnd(balancer.DoneInfo) {
-	if cc.idle.timeout <= 0 {
-		return
-	}
+// onCallEnd counts a call out.
+func (cc *ClientConn) onCallEnd() {
 	if !cc.idle.active.Load() {
 		cc.idle.active.Store(true)
 	}

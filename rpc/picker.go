@@ -46,19 +46,39 @@ func (cc *ClientConn) publishPicker(g *pickerGen) {
 }
 
 // pickResult is what a call gets from pick: the transport to open its
-// stream on, the balancer's Done to call once the call ended (nil when
-// nobody listens), and metadata the balancer adds to the call's.
+// stream on, metadata the balancer adds to the call's, and what to tell
+// when the call ends.
 type pickResult struct {
-	t    transport.ClientTransport
-	done func(balancer.DoneInfo)
-	md   metadata.MD
+	t  transport.ClientTransport
+	md metadata.MD
+	callEnd
 }
 
-// finish reports the end of a call (or of an attempt that failed before
-// its stream opened) to the balancer and the idleness count.
-func (pr *pickResult) finish(di balancer.DoneInfo) {
-	if pr.done != nil {
-		pr.done(di)
+// callEnd is what a call keeps of its pick until it ends: the balancer's
+// Done (nil when the balancer does not listen) and the channel counting
+// the call for idleness (nil when idleness is off).
+type callEnd struct {
+	done    func(balancer.DoneInfo)
+	counted *ClientConn
+}
+
+// finish reports the end of a call, or of an attempt that failed before
+// its stream opened (s nil), to the balancer and the idleness count. The
+// DoneInfo is built only for a balancer that listens: reading the
+// trailer costs an allocation.
+func (e *callEnd) finish(err error, s *transport.ClientStream, received bool) {
+	if e.done != nil {
+		di := balancer.DoneInfo{Err: err, BytesReceived: received}
+		if s != nil {
+			di.Trailer = s.Trailer()
+			di.BytesSent = !s.Unprocessed()
+		}
+		e.done(di)
+		e.done = nil
+	}
+	if e.counted != nil {
+		e.counted.onCallEnd()
+		e.counted = nil
 	}
 }
 
@@ -69,21 +89,16 @@ func (pr *pickResult) finish(di balancer.DoneInfo) {
 // it publishes TRANSIENT_FAILURE. A subchannel picked but no longer READY
 // is picked again with the next picker.
 func (cc *ClientConn) pick(ctx context.Context, waitForReady bool, method string) (pickResult, error) {
-	cc.onCallBegin()
+	counted := cc.onCallBegin()
 	pr, err := cc.pickLoop(ctx, waitForReady, method)
-	if err != nil {
-		cc.onCallEnd(balancer.DoneInfo{})
-		return pr, err
+	if counted {
+		if err != nil {
+			cc.onCallEnd()
+		} else {
+			pr.counted = cc
+		}
 	}
-	switch {
-	case cc.idle.timeout <= 0:
-	case pr.done == nil:
-		pr.done = cc.callDone
-	default:
-		bd := pr.done
-		pr.done = func(di balancer.DoneInfo) { bd(di); cc.onCallEnd(di) }
-	}
-	return pr, nil
+	return pr, err
 }
 
 func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method string) (pickResult, error) {
@@ -142,7 +157,7 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 			}
 			continue
 		}
-		return pickResult{t: t, done: res.Done, md: res.Metadata}, nil
+		return pickResult{t: t, md: res.Metadata, callEnd: callEnd{done: res.Done}}, nil
 	}
 }
 
