@@ -371,7 +371,16 @@ func TestServiceConfigSwitchesPolicy(t *testing.T) {
 	if err := r.UpdateState(resolver.State{Addresses: addrsOf(bs...), ServiceConfig: parseSC(t, roundRobinSC)}); err != nil {
 		t.Fatal(err)
 	}
-	callUntil(t, c, bs...)
+	// The switch is graceful: pick_first keeps picking until round_robin
+	// is READY, so fail-fast calls never fail meanwhile.
+	for deadline := time.Now().Add(longWait); bs[1].hits.Load() == 0 || bs[2].hits.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("round_robin never reached every backend: %v", hitsOf(bs))
+		}
+		if _, err := c.Unary(ctx, wrapperspb.Bytes(nil)); err != nil {
+			t.Fatalf("fail-fast call during the policy switch: %v", err)
+		}
+	}
 	if err := r.UpdateState(resolver.State{Addresses: addrsOf(bs...), ServiceConfig: parseSC(t, `{"loadBalancingConfig": [{"no_such_policy": {}}, {"pick_first": {}}]}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -554,5 +563,59 @@ func TestUnknownSchemeIsAnError(t *testing.T) {
 	_, err := NewClient("nosuchscheme:///host:1")
 	if !errors.Is(err, ErrUnknownScheme) {
 		t.Fatalf("NewClient: %v, want an error wrapping ErrUnknownScheme", err)
+	}
+}
+
+// withDefaultServiceConfig stands in, in tests, for the
+// WithDefaultServiceConfig option another change adds.
+func withDefaultServiceConfig(t *testing.T, js string) DialOption {
+	c := parseSC(t, js).Config
+	return dialOptionFunc(func(o *dialOptions) { o.channel.defaultServiceConfig = c })
+}
+
+// TestDefaultServiceConfig: the default config applies when the
+// resolver gives none, or an invalid one before any valid one.
+func TestDefaultServiceConfig(t *testing.T) {
+	bs := startBackends(t, 3)
+	for _, tc := range []struct {
+		name string
+		sc   *serviceconfig.ParseResult
+	}{
+		{"no config", nil},
+		{"invalid config", &serviceconfig.ParseResult{Err: errors.New("bad json")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resetHits(bs)
+			_, cc, c := manualClient(t, &resolver.State{Addresses: addrsOf(bs...), ServiceConfig: tc.sc},
+				withDefaultServiceConfig(t, roundRobinSC))
+			callUntil(t, c, bs...) // round_robin: every backend gets calls
+			if got := cc.serviceConfig(); got == nil || got.LoadBalancing[0].Name != "round_robin" {
+				t.Errorf("service config %+v, want the default", got)
+			}
+		})
+	}
+}
+
+// TestDisableServiceConfig: with WithDisableServiceConfig the resolver's
+// config is ignored (pick_first, the default, stays), and the resolver
+// is told.
+func TestDisableServiceConfig(t *testing.T) {
+	bs := startBackends(t, 3)
+	var disabled atomic.Bool
+	r := manual.NewBuilderWithScheme("nosc")
+	r.InitialState(resolver.State{Addresses: addrsOf(bs...), ServiceConfig: parseSC(t, roundRobinSC)})
+	r.BuildCallback = func(_ resolver.Target, _ resolver.ClientConn, o resolver.BuildOptions) { disabled.Store(o.DisableServiceConfig) }
+	_, c := dial(t, "nosc:///x", WithResolvers(r), WithDisableServiceConfig())
+	ctx := ctxWait(t)
+	for range 10 {
+		if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := hitsOf(bs); h[0] != 10 {
+		t.Errorf("calls per backend %v, want all on the first (pick_first)", h)
+	}
+	if !disabled.Load() {
+		t.Error("the resolver was not told the service config is disabled")
 	}
 }

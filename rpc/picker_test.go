@@ -234,3 +234,50 @@ func TestCloseClosesResolverFirstAndCallsItNoMore(t *testing.T) {
 		t.Errorf("state %v after a late update, want SHUTDOWN", s)
 	}
 }
+
+// connectingBuilder builds a policy that stays CONNECTING for good.
+type connectingBuilder struct{}
+
+func init() { balancer.Register(connectingBuilder{}) }
+
+func (connectingBuilder) Name() string { return "test_always_connecting" }
+func (connectingBuilder) Build(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
+	return connectingBalancer{cc}
+}
+
+type connectingBalancer struct{ cc balancer.ClientConn }
+
+func (b connectingBalancer) UpdateClientConnState(balancer.ClientConnState) error {
+	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Connecting, Picker: errPicker{balancer.ErrNoSubConnAvailable}})
+	return nil
+}
+func (connectingBalancer) ResolverError(error) {}
+func (connectingBalancer) ExitIdle()           {}
+func (connectingBalancer) Close()              {}
+
+// TestPolicySwitchKeepsOldPolicyUntilNewOneIsReady: a READY channel
+// switching to a policy that is still connecting keeps picking with the
+// old one.
+func TestPolicySwitchKeepsOldPolicyUntilNewOneIsReady(t *testing.T) {
+	bs := startBackends(t, 1)
+	r, cc, c := manualClient(t, &resolver.State{Addresses: addrsOf(bs...)})
+	ctx := ctxWait(t)
+	if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UpdateState(resolver.State{Addresses: addrsOf(bs...),
+		ServiceConfig: parseSC(t, `{"loadBalancingConfig": [{"test_always_connecting": {}}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		short, cancel := context.WithTimeout(ctx, longWait/4)
+		_, err := c.Unary(short, wrapperspb.Bytes(nil))
+		cancel()
+		if err != nil {
+			t.Fatalf("call after switching to a policy still connecting: %v", err)
+		}
+	}
+	if s := cc.GetState(); s != connectivity.Ready {
+		t.Errorf("state %v, want READY (the old policy's)", s)
+	}
+}

@@ -47,6 +47,7 @@ func keyOf(a resolver.Address) addrKey { return addrKey{a.Addr, a.Network, a.Ser
 // subchannel that failed stays TRANSIENT_FAILURE through its next
 // attempts, until it is READY.
 type sub struct {
+	key     addrKey
 	sc      balancer.SubConn
 	state   connectivity.State
 	lastErr error
@@ -74,7 +75,7 @@ func (b *roundRobin) UpdateClientConnState(s balancer.ClientConnState) error {
 		if _, ok := b.subs[k]; ok {
 			continue
 		}
-		s := &sub{state: connectivity.Idle}
+		s := &sub{key: k, state: connectivity.Idle}
 		sc, err := b.cc.NewSubConn([]resolver.Address{a}, balancer.NewSubConnOptions{
 			StateListener: func(st balancer.SubConnState) { b.updateSubConnState(s, st) },
 		})
@@ -102,7 +103,7 @@ func (b *roundRobin) UpdateClientConnState(s balancer.ClientConnState) error {
 }
 
 func (b *roundRobin) updateSubConnState(s *sub, st balancer.SubConnState) {
-	if b.subs[keyOfSub(s)] != s {
+	if b.subs[s.key] != s {
 		return // removed
 	}
 	switch st.ConnectivityState {
@@ -128,8 +129,6 @@ func (b *roundRobin) updateSubConnState(s *sub, st balancer.SubConnState) {
 	}
 	b.publish()
 }
-
-func keyOfSub(s *sub) addrKey { return keyOf(s.sc.Addresses()[0]) }
 
 // publish aggregates the subchannels' states into the channel's.
 func (b *roundRobin) publish() {
