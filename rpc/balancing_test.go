@@ -604,7 +604,9 @@ func TestDisableServiceConfig(t *testing.T) {
 	var disabled atomic.Bool
 	r := manual.NewBuilderWithScheme("nosc")
 	r.InitialState(resolver.State{Addresses: addrsOf(bs...), ServiceConfig: parseSC(t, roundRobinSC)})
-	r.BuildCallback = func(_ resolver.Target, _ resolver.ClientConn, o resolver.BuildOptions) { disabled.Store(o.DisableServiceConfig) }
+	r.BuildCallback = func(_ resolver.Target, _ resolver.ClientConn, o resolver.BuildOptions) {
+		disabled.Store(o.DisableServiceConfig)
+	}
 	_, c := dial(t, "nosc:///x", WithResolvers(r), WithDisableServiceConfig())
 	ctx := ctxWait(t)
 	for range 10 {
