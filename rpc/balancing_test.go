@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
@@ -619,5 +622,134 @@ func TestDisableServiceConfig(t *testing.T) {
 	}
 	if !disabled.Load() {
 		t.Error("the resolver was not told the service config is disabled")
+	}
+}
+
+// authorityServer is a raw HTTP/2 server that reports the :authority of
+// each request it gets and answers nothing.
+func authorityServer(t *testing.T) (addr string, authorities <-chan string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan string, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				dec := hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+					if f.Name == ":authority" {
+						ch <- f.Value
+					}
+				})
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if h, ok := f.(*http2.HeadersFrame); ok {
+						dec.Write(h.HeaderBlockFragment())
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return lis.Addr().String(), ch
+}
+
+// TestAuthority: the channel's :authority is the target's endpoint, or
+// WithAuthority's; an address's ServerName overrides either on its
+// connection.
+func TestAuthority(t *testing.T) {
+	addr, got := authorityServer(t)
+	for _, tc := range []struct {
+		name       string
+		serverName string
+		opts       []DialOption
+		want       string
+	}{
+		{"endpoint", "", nil, "backends"},
+		{"WithAuthority", "", []DialOption{WithAuthority("channel.example")}, "channel.example"},
+		{"ServerName", "backend-1.example", []DialOption{WithAuthority("channel.example")}, "backend-1.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, c := manualClient(t, &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: tc.serverName}}}, tc.opts...)
+			short, cancel := context.WithTimeout(context.Background(), shortWait)
+			defer cancel()
+			c.Unary(short, wrapperspb.Bytes(nil)) // the server never answers
+			select {
+			case a := <-got:
+				if a != tc.want {
+					t.Errorf(":authority %q, want %q", a, tc.want)
+				}
+			case <-time.After(longWait):
+				t.Fatal("no request reached the server")
+			}
+		})
+	}
+}
+
+// TestRoundRobinTransientFailureOnlyWhenAllFail: the channel stays READY
+// while any backend is, and fails fast calls only once all are down.
+func TestRoundRobinTransientFailureOnlyWhenAllFail(t *testing.T) {
+	bs := startBackends(t, 3)
+	_, cc, c := manualClient(t, &resolver.State{Addresses: addrsOf(bs...), ServiceConfig: parseSC(t, roundRobinSC)}, fastBackoff)
+	callUntil(t, c, bs...)
+	ctx := ctxWait(t)
+	for _, b := range bs[:2] {
+		b.stop()
+		waitFor(t, "the stopped server's subchannel is not READY", func() bool {
+			return subConnStates(cc)[b.addr] != connectivity.Ready
+		})
+		if s := cc.GetState(); s != connectivity.Ready {
+			t.Fatalf("state %v with a backend up, want READY", s)
+		}
+		for range 5 {
+			if _, err := c.Unary(ctx, wrapperspb.Bytes(nil)); err != nil {
+				t.Fatalf("fail-fast call with a backend up: %v", err)
+			}
+		}
+	}
+	bs[2].stop()
+	for s := cc.GetState(); s != connectivity.TransientFailure; s = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, s) {
+			t.Fatalf("state %v with every backend down, want TRANSIENT_FAILURE", s)
+		}
+	}
+	_, err := c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(err.Error(), "connect") {
+		t.Errorf("error %v does not say the connection failed", err)
 	}
 }
