@@ -168,6 +168,9 @@ func (bw *balancerWrapper) resolverError(err error) {
 // failLocked publishes TRANSIENT_FAILURE with a picker failing RPCs with
 // err, closing the balancers.
 func (bw *balancerWrapper) failLocked(err error) {
+	if bw.closed {
+		return
+	}
 	if bw.pending != nil {
 		bw.pending.close()
 		bw.pending = nil
