@@ -615,3 +615,26 @@ func TestRoundRobinTransientFailureOnlyWhenAllFail(t *testing.T) {
 		t.Errorf("error %v does not say the connection failed", err)
 	}
 }
+
+// TestLostConnectionAsksResolverToResolveAgain: when the connection of a
+// READY subchannel is lost, the balancer asks the resolver to resolve
+// again, through the channel.
+func TestLostConnectionAsksResolverToResolveAgain(t *testing.T) {
+	for _, policy := range []string{"pick_first", "round_robin"} {
+		t.Run(policy, func(t *testing.T) {
+			bs := startBackends(t, 1)
+			var resolveNows atomic.Int32
+			r, _, c := manualClient(t, &resolver.State{Addresses: addrsOf(bs...),
+				ServiceConfig: parseSC(t, `{"loadBalancingConfig": [{"`+policy+`": {}}]}`)})
+			r.ResolveNowCallback = func(resolver.ResolveNowOptions) { resolveNows.Add(1) }
+			if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+				t.Fatal(err)
+			}
+			if n := resolveNows.Load(); n != 0 {
+				t.Fatalf("%d ResolveNow calls while the connection is fine", n)
+			}
+			bs[0].stop()
+			waitFor(t, "a ResolveNow after the connection was lost", func() bool { return resolveNows.Load() > 0 })
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 	"github.com/h2rpc/h2rpc/rpc/resolver/manual"
 )
@@ -149,5 +151,24 @@ func TestAuthority(t *testing.T) {
 				t.Fatal("no request reached the server")
 			}
 		})
+	}
+}
+
+// failingBuilder is a resolver builder whose Build fails.
+type failingBuilder struct{}
+
+func (failingBuilder) Build(resolver.Target, resolver.ClientConn, resolver.BuildOptions) (resolver.Resolver, error) {
+	return nil, errors.New("cannot build this resolver")
+}
+func (failingBuilder) Scheme() string { return "failbuild" }
+
+// TestResolverBuildErrorFailsCalls: a resolver that cannot be built fails
+// calls with UNAVAILABLE and its error.
+func TestResolverBuildErrorFailsCalls(t *testing.T) {
+	_, c := dial(t, "failbuild:///x", WithResolvers(failingBuilder{}), WithLogger(discardLogger()))
+	_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(err.Error(), "cannot build this resolver") {
+		t.Errorf("error %v does not carry the builder's", err)
 	}
 }
