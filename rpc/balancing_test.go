@@ -166,8 +166,9 @@ func subConnStates(cc *ClientConn) map[string]connectivity.State {
 	}
 	cc.ser.run(func() {
 		for _, sc := range bw.subConns() {
+			addr := sc.Addresses()[0].Addr
 			sc.mu.Lock()
-			m[sc.addrs[0].Addr] = sc.state
+			m[addr] = sc.state
 			sc.mu.Unlock()
 		}
 	})
@@ -636,5 +637,44 @@ func TestLostConnectionAsksResolverToResolveAgain(t *testing.T) {
 			bs[0].stop()
 			waitFor(t, "a ResolveNow after the connection was lost", func() bool { return resolveNows.Load() > 0 })
 		})
+	}
+}
+
+// TestPickFirstKeepsConnectionOnAddressUpdate: a new address list that
+// still holds the connected address keeps the connection (even when
+// another address now comes first); one without it moves the calls.
+func TestPickFirstKeepsConnectionOnAddressUpdate(t *testing.T) {
+	bs := startBackends(t, 3)
+	r, _, c := manualClient(t, &resolver.State{Addresses: addrsOf(bs[0], bs[1])})
+	ctx := ctxWait(t)
+	call := func() {
+		t.Helper()
+		if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call()
+	if err := r.UpdateState(resolver.State{Addresses: addrsOf(bs[2], bs[1], bs[0])}); err != nil {
+		t.Fatal(err)
+	}
+	resetHits(bs)
+	for range 10 {
+		call()
+	}
+	if h := hitsOf(bs); h[0] != 10 {
+		t.Fatalf("calls per backend %v after a reordered list, want all still on the first", h)
+	}
+	// The connected address leaves the list: the next calls go to the
+	// first of the new list.
+	if err := r.UpdateState(resolver.State{Addresses: addrsOf(bs[2], bs[1])}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "calls go to the new first address", func() bool {
+		resetHits(bs)
+		call()
+		return bs[2].hits.Load() == 1
+	})
+	if h := bs[0].hits.Load(); h != 0 {
+		t.Errorf("the removed backend got %d calls", h)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,15 +35,16 @@ var errSubConnShutdown = errors.New("rpc: subchannel shut down")
 type subConn struct {
 	cc       *ClientConn
 	owner    *balancerCC
-	addrs    []resolver.Address
 	listener func(balancer.SubConnState)
 
 	ready atomic.Pointer[readyTransport] // read by every pick
 
 	mu         sync.Mutex
+	addrs      []resolver.Address // tried in order by each attempt
 	state      connectivity.State
 	shutdown   bool
 	cur        transport.ClientTransport // while READY
+	curAddr    resolver.Address          // cur's address
 	retries    int                       // failed attempts since the last READY
 	cancelDial context.CancelFunc        // while an attempt is under way
 	backoff    *time.Timer               // while in TRANSIENT_FAILURE
@@ -66,11 +68,38 @@ func newSubConn(cc *ClientConn, owner *balancerCC, addrs []resolver.Address, lis
 
 // Addresses returns the subchannel's addresses.
 func (sc *subConn) Addresses() []resolver.Address {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	return append([]resolver.Address(nil), sc.addrs...)
 }
 
 // String names the subchannel by its addresses, for logs.
-func (sc *subConn) String() string { return fmt.Sprint(sc.addrs) }
+func (sc *subConn) String() string { return fmt.Sprint(sc.Addresses()) }
+
+// UpdateAddresses replaces the subchannel's addresses (pick_first uses
+// it when its resolver's list changes; it is not part of
+// balancer.SubConn). A connection to an address still in the list is
+// kept; one to an address no longer in it is closed once its RPCs are
+// done, and the subchannel goes IDLE. An attempt under way goes on with
+// the old list.
+func (sc *subConn) UpdateAddresses(addrs []resolver.Address) {
+	sc.mu.Lock()
+	if sc.shutdown {
+		sc.unlock()
+		return
+	}
+	sc.addrs = append([]resolver.Address(nil), addrs...)
+	t := sc.cur
+	if t == nil || slices.ContainsFunc(addrs, sc.curAddr.Equal) {
+		sc.unlock()
+		return
+	}
+	sc.cur = nil
+	sc.ready.Store(nil)
+	sc.setStateLocked(connectivity.Idle, nil)
+	sc.unlock()
+	t.GracefulClose()
+}
 
 // setStateLocked changes the state and queues the listener's call (in
 // the channel's serializer, so that it never runs concurrently with the
@@ -113,16 +142,15 @@ func (sc *subConn) Connect() {
 		return
 	}
 	sc.setStateLocked(connectivity.Connecting, nil)
-	retries := sc.retries
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sc.cancelDial = func() { cancel(errSubConnShutdown) }
 	sc.cc.wg.Add(1)
-	go sc.attempt(ctx, retries)
+	go sc.attempt(ctx, sc.addrs, sc.retries)
 }
 
 // attempt tries the addresses in order, within one connect timeout,
 // and makes the subchannel READY or TRANSIENT_FAILURE.
-func (sc *subConn) attempt(ctx context.Context, retries int) {
+func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retries int) {
 	defer sc.cc.wg.Done()
 	start := time.Now()
 	wait := sc.cc.dopts.backoff.delay(retries)
@@ -131,15 +159,16 @@ func (sc *subConn) attempt(ctx context.Context, retries int) {
 	// good, which every idle channel would carry. Shutdown cancels it.
 	ctx, cancel := context.WithTimeout(ctx, max(sc.cc.dopts.minConnectTimeout, wait))
 	var (
-		t   transport.ClientTransport
-		err error
+		t    transport.ClientTransport
+		addr resolver.Address
+		err  error
 	)
-	for _, a := range sc.addrs {
-		t, err = sc.dial(ctx, a)
+	for _, addr = range addrs {
+		t, err = sc.dial(ctx, addr)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
-		sc.cc.dopts.logger.Debug("rpc: connection attempt failed", "target", sc.cc.target, "addr", a.Addr, "err", err)
+		sc.cc.dopts.logger.Debug("rpc: connection attempt failed", "target", sc.cc.target, "addr", addr.Addr, "err", err)
 	}
 	cancel()
 
@@ -159,7 +188,7 @@ func (sc *subConn) attempt(ctx context.Context, retries int) {
 		return
 	}
 	if err == nil {
-		sc.cur = t
+		sc.cur, sc.curAddr = t, addr
 		sc.retries = 0
 		sc.ready.Store(&readyTransport{t})
 		sc.setStateLocked(connectivity.Ready, nil)

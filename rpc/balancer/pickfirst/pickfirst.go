@@ -36,6 +36,13 @@ func (builder) Name() string { return Name }
 // errNoAddresses is the error of a resolver state without addresses.
 var errNoAddresses = errors.New("pick_first: the resolver produced no addresses")
 
+// addressUpdater is implemented by the subchannels of package rpc's
+// channel: UpdateAddresses replaces the address list, keeping a
+// connection to an address still in it.
+type addressUpdater interface {
+	UpdateAddresses([]resolver.Address)
+}
+
 type pickFirst struct {
 	cc    balancer.ClientConn
 	sc    balancer.SubConn
@@ -50,6 +57,13 @@ func (b *pickFirst) UpdateClientConnState(s balancer.ClientConnState) error {
 		return balancer.ErrBadResolverState
 	}
 	if b.sc != nil && slices.EqualFunc(b.addrs, addrs, resolver.Address.Equal) {
+		return nil
+	}
+	if u, ok := b.sc.(addressUpdater); ok {
+		// The channel's subchannels keep a connection to an address
+		// still in the list: a new replica does not move the traffic.
+		u.UpdateAddresses(addrs)
+		b.addrs = slices.Clone(addrs)
 		return nil
 	}
 	// A new list: a new subchannel over it. The old one closes once its
