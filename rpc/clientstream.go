@@ -83,6 +83,7 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
+	callEnd  callEnd // reports the call's end to the balancer and the idleness count
 
 	mu       sync.Mutex
 	finished bool
@@ -133,18 +134,21 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
 	}
 	for attempt := 0; ; attempt++ {
-		t, err := cc.transport(cs.ctx, ci.waitForReady)
+		pr, err := cc.pick(cs.ctx, ci.waitForReady, method)
 		if err != nil {
 			cs.cancel()
 			return nil, err
 		}
-		s, err := t.NewStream(cs.ctx, hdr)
+		if pr.md != nil {
+			hdr.Metadata = metadata.Join(md, pr.md)
+		}
+		s, err := pr.t.NewStream(cs.ctx, hdr)
 		if err != nil {
+			pr.finish(err, nil, false)
 			// The connection began draining or failed between picking
 			// it and opening the stream (UNAVAILABLE): it takes no new
-			// streams, so stop using it and pick again.
+			// streams, so pick again (the pick skips it).
 			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
-				cc.dropTransport(t)
 				continue
 			}
 			cs.cancel()
@@ -156,6 +160,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 			return nil, err
 		}
 		cs.s = s
+		cs.callEnd = pr.callEnd
 		break
 	}
 	cs.reader.init(cs.s)
@@ -328,5 +333,6 @@ func (cs *clientStream) finish(err error) {
 	if cs.ci.trailer != nil {
 		*cs.ci.trailer = cs.s.Trailer()
 	}
+	cs.callEnd.finish(err, cs.s, cs.decided || cs.gotMsg)
 	cs.cancel()
 }
