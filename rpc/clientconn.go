@@ -79,6 +79,8 @@ type ClientConn struct {
 	lastErr    error
 	changed    chan struct{} // made by a waiter, closed and cleared at each state change
 	keepalive  keepalive.ClientParameters
+
+	svcCfg svcConfigState // methodconfig.go
 }
 
 // NewClient returns a ClientConn for target without connecting: the first
@@ -96,6 +98,9 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	var err error
 	cc.network, cc.addr, err = parseTarget(target)
 	if err != nil {
+		return nil, err
+	}
+	if err := cc.initServiceConfig(); err != nil {
 		return nil, err
 	}
 	cc.keepalive = cc.dopts.keepalive

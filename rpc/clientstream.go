@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc/codes"
@@ -102,6 +103,10 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	for _, o := range opts {
 		o.apply(ci)
 	}
+	var timeout time.Duration
+	if sc := cc.serviceConfig(); sc != nil {
+		timeout, _ = cs.applyMethodConfig(sc, method)
+	}
 	cs.codec = codec.GetCodec(ci.contentSubtype)
 	if cs.codec == nil {
 		return nil, status.Errorf(codes.Internal, "rpc: no codec registered for content-subtype %q", ci.contentSubtype)
@@ -123,43 +128,59 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	if cs.sendComp != nil {
 		hdr.SendCompress = ci.compressor
 	}
-	if desc == unaryDesc {
+	switch {
+	case desc == unaryDesc && timeout == 0:
 		// Nobody sees a unary call's stream context: the caller's
 		// context serves, with neither a cancel of its own (finish resets
 		// a stream that is still open) nor the msgFlags value
 		// (SetMessageCompression cannot reach a unary call).
 		cs.ctx, cs.cancel = ctx, noCancel
-	} else {
+	case desc == unaryDesc:
+		// The method config's timeout; the caller's deadline stays
+		// when it is earlier.
+		cs.ctx, cs.cancel = context.WithTimeout(ctx, timeout)
+	case timeout == 0:
 		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
+	default:
+		cs.ctx, cs.cancel = context.WithTimeout(withMsgFlags(ctx, &cs.flags), timeout)
 	}
-	for attempt := 0; ; attempt++ {
-		t, err := cc.transport(cs.ctx, ci.waitForReady)
-		if err != nil {
-			cs.cancel()
-			return nil, err
-		}
-		s, err := t.NewStream(cs.ctx, hdr)
-		if err != nil {
-			// The connection began draining or failed between picking
-			// it and opening the stream (UNAVAILABLE): it takes no new
-			// streams, so stop using it and pick again.
-			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
-				cc.dropTransport(t)
-				continue
-			}
-			cs.cancel()
-			if ctxErr := ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {
-				// The caller gave up while the connection refused the
-				// stream: its cancel or deadline is what happened.
-				return nil, status.FromContextError(ctxErr).Err()
-			}
-			return nil, err
-		}
-		cs.s = s
-		break
+	s, err := cs.newAttempt(cc)
+	if err != nil {
+		cs.cancel()
+		return nil, err
 	}
-	cs.reader.init(cs.s)
+	cs.s = s
+	cs.reader.init(s)
 	return cs, nil
+}
+
+// newAttempt opens the transport stream of one attempt of the call on a
+// transport the channel gives. It is the one place that asks the channel
+// for a transport. When the connection began draining or failed between
+// picking it and opening the stream (UNAVAILABLE), it takes no new
+// streams: the channel stops using it and the attempt picks again.
+func (cs *clientStream) newAttempt(cc *ClientConn) (*transport.ClientStream, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := cc.transport(cs.ctx, cs.ci.waitForReady)
+		if err != nil {
+			return nil, err
+		}
+		s, err := t.NewStream(cs.ctx, &cs.hdr)
+		if err == nil {
+			return s, nil
+		}
+		if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
+			cc.dropTransport(t)
+			continue
+		}
+		if ctxErr := cs.ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {
+			// The caller gave up (or the method's timeout passed)
+			// while the connection refused the stream: that is what
+			// happened.
+			return nil, status.FromContextError(ctxErr).Err()
+		}
+		return nil, err
+	}
 }
 
 // noCancel is the cancel of a unary call's context, which has none.
@@ -215,15 +236,16 @@ func (cs *clientStream) SendMsg(m any) error {
 	if cs.flags.sendPlain.Load() {
 		comp = nil
 	}
+	s := cs.s
 	err := sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
 		opts.Last = last
-		return cs.s.Write(prefix, data, opts)
+		return s.Write(prefix, data, opts)
 	})
 	if err == nil {
 		return nil
 	}
 	select {
-	case <-cs.s.Done():
+	case <-s.Done():
 		// The stream is over; RecvMsg returns its status.
 		return io.EOF
 	default:
@@ -316,17 +338,18 @@ func (cs *clientStream) finish(err error) {
 		return
 	}
 	cs.finished = true
+	s := cs.s
 	cs.mu.Unlock()
 	if err != nil {
-		cs.s.Close(err)
+		s.Close(err)
 	}
 	if cs.ci.header != nil && *cs.ci.header == nil {
-		if md, err := cs.s.Header(); err == nil {
+		if md, err := s.Header(); err == nil {
 			*cs.ci.header = md
 		}
 	}
 	if cs.ci.trailer != nil {
-		*cs.ci.trailer = cs.s.Trailer()
+		*cs.ci.trailer = s.Trailer()
 	}
 	cs.cancel()
 }

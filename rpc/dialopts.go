@@ -41,6 +41,7 @@ type dialOptions struct {
 	callOptions        []CallOption
 	logger             *slog.Logger
 	connWriteBudget    int64
+	svcCfg             svcConfigOptions // methodconfig.go, retry.go
 }
 
 func defaultDialOptions() dialOptions {

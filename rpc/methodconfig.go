@@ -1,0 +1,85 @@
+package rpc
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
+)
+
+// svcConfigOptions are the dial options about the service config and
+// retries (gRFC A6).
+type svcConfigOptions struct {
+	defaultJSON string
+	hasDefault  bool
+}
+
+// svcConfigState is a channel's service config and the state of its
+// retries shared by all its calls.
+type svcConfigState struct {
+	def *serviceconfig.Config // WithDefaultServiceConfig's; nil without
+}
+
+// WithDefaultServiceConfig sets the service config (JSON, in the shape of
+// gRPC's service_config.proto) the channel uses; by default there is
+// none. It gives per method (exact method, else the service, else the
+// default entry) the timeout, wait-for-ready, message size limits and
+// retry policy, and the channel's retry throttling. NewClient fails with
+// an error wrapping serviceconfig.ErrInvalid when js is not valid.
+func WithDefaultServiceConfig(js string) DialOption {
+	return dialOptionFunc(func(o *dialOptions) {
+		o.svcCfg.defaultJSON = js
+		o.svcCfg.hasDefault = true
+	})
+}
+
+// initServiceConfig parses the default service config at NewClient.
+func (cc *ClientConn) initServiceConfig() error {
+	o := &cc.dopts.svcCfg
+	if !o.hasDefault {
+		return nil
+	}
+	c, err := serviceconfig.Parse(o.defaultJSON)
+	if err != nil {
+		return fmt.Errorf("rpc: WithDefaultServiceConfig: %w", err)
+	}
+	cc.svcCfg.def = c
+	return nil
+}
+
+// serviceConfig is the service config the channel's calls follow, nil
+// when there is none. Today that is WithDefaultServiceConfig's.
+func (cc *ClientConn) serviceConfig() *serviceconfig.Config {
+	return cc.svcCfg.def
+}
+
+// applyMethodConfig applies the method config of sc matching method to
+// the call's options: wait-for-ready unless a call option set it, and
+// the message size limits (the config's, or the smaller of it and the
+// one a call or dial option set). It returns the method's timeout (0:
+// none) and retry policy (nil: none).
+func (cs *clientStream) applyMethodConfig(sc *serviceconfig.Config, method string) (time.Duration, *serviceconfig.RetryPolicy) {
+	mc, ok := sc.MethodConfig(method)
+	if !ok {
+		return 0, nil
+	}
+	ci := &cs.ci
+	if mc.WaitForReady != nil && ci.set&setWaitForReady == 0 {
+		ci.waitForReady = *mc.WaitForReady
+	}
+	if n := mc.MaxRequestMessageBytes; n != nil {
+		if ci.set&setMaxSend == 0 {
+			ci.maxSend = *n
+		} else {
+			ci.maxSend = min(ci.maxSend, *n)
+		}
+	}
+	if n := mc.MaxResponseMessageBytes; n != nil {
+		if ci.set&setMaxRecv == 0 {
+			ci.maxRecv = *n
+		} else {
+			ci.maxRecv = min(ci.maxRecv, *n)
+		}
+	}
+	return mc.Timeout, mc.RetryPolicy
+}
