@@ -9,6 +9,7 @@ import (
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/transport"
 )
@@ -84,8 +85,9 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
+	rs       *retryState // nil unless the method has a retry policy (retry.go)
 
-	mu       sync.Mutex
+	mu       sync.Mutex // also guards s while rs is not committed
 	finished bool
 	sentLast bool
 }
@@ -104,8 +106,9 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		o.apply(ci)
 	}
 	var timeout time.Duration
+	var policy *serviceconfig.RetryPolicy
 	if sc := cc.serviceConfig(); sc != nil {
-		timeout, _ = cs.applyMethodConfig(sc, method)
+		timeout, policy = cs.applyMethodConfig(sc, method)
 	}
 	cs.codec = codec.GetCodec(ci.contentSubtype)
 	if cs.codec == nil {
@@ -143,6 +146,9 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
 	default:
 		cs.ctx, cs.cancel = context.WithTimeout(withMsgFlags(ctx, &cs.flags), timeout)
+	}
+	if policy != nil && !cc.dopts.svcCfg.disableRetry {
+		cs.startRetries(cc, policy)
 	}
 	s, err := cs.newAttempt(cc)
 	if err != nil {
@@ -193,6 +199,12 @@ func (cs *clientStream) Context() context.Context { return cs.ctx }
 // without headers because it failed, it returns nil and a nil error, as
 // grpc-go does: the call's status is RecvMsg's to report.
 func (cs *clientStream) Header() (metadata.MD, error) {
+	if cs.rs != nil {
+		if err := cs.awaitCommit(); err != nil {
+			cs.finish(err)
+			return nil, nil
+		}
+	}
 	md, err := cs.s.Header()
 	if err != nil {
 		cs.finish(err)
@@ -216,6 +228,10 @@ func (cs *clientStream) CloseSend() error {
 	}
 	cs.sentLast = true
 	cs.mu.Unlock()
+	if cs.rs != nil {
+		cs.closeSendRetryable()
+		return nil
+	}
 	// An error means the stream already ended; RecvMsg reports how, as
 	// in grpc-go, so CloseSend itself does not fail.
 	cs.s.CloseSend()
@@ -237,10 +253,15 @@ func (cs *clientStream) SendMsg(m any) error {
 		comp = nil
 	}
 	s := cs.s
-	err := sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
-		opts.Last = last
-		return s.Write(prefix, data, opts)
-	})
+	var err error
+	if cs.rs != nil && !cs.rs.committed.Load() {
+		s, err = cs.sendRetryable(m, comp, last)
+	} else {
+		err = sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
+			opts.Last = last
+			return s.Write(prefix, data, opts)
+		})
+	}
 	if err == nil {
 		return nil
 	}
@@ -257,6 +278,12 @@ func (cs *clientStream) SendMsg(m any) error {
 // RecvMsg receives a message into m: io.EOF after a clean end, the status
 // error otherwise.
 func (cs *clientStream) RecvMsg(m any) error {
+	if cs.rs != nil {
+		if err := cs.awaitCommit(); err != nil {
+			cs.finish(err)
+			return err
+		}
+	}
 	if err := cs.decideRecvCompress(); err != nil {
 		cs.finish(err)
 		return err
@@ -352,4 +379,7 @@ func (cs *clientStream) finish(err error) {
 		*cs.ci.trailer = s.Trailer()
 	}
 	cs.cancel()
+	if cs.rs != nil {
+		cs.rs.finish(err)
+	}
 }

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
@@ -10,14 +11,19 @@ import (
 // svcConfigOptions are the dial options about the service config and
 // retries (gRFC A6).
 type svcConfigOptions struct {
-	defaultJSON string
-	hasDefault  bool
+	defaultJSON   string
+	hasDefault    bool
+	disableRetry  bool
+	perRPCBuffer  int   // 0: DefaultPerRPCBufferLimit
+	channelBuffer int64 // 0: DefaultRetryBufferSize
 }
 
 // svcConfigState is a channel's service config and the state of its
 // retries shared by all its calls.
 type svcConfigState struct {
-	def *serviceconfig.Config // WithDefaultServiceConfig's; nil without
+	def      *serviceconfig.Config // WithDefaultServiceConfig's; nil without
+	throttle *retryThrottler       // nil without retryThrottling
+	bufUsed  atomic.Int64          // bytes held by the replay buffers of all calls
 }
 
 // WithDefaultServiceConfig sets the service config (JSON, in the shape of
@@ -44,6 +50,9 @@ func (cc *ClientConn) initServiceConfig() error {
 		return fmt.Errorf("rpc: WithDefaultServiceConfig: %w", err)
 	}
 	cc.svcCfg.def = c
+	if rt := c.RetryThrottling; rt != nil {
+		cc.svcCfg.throttle = newRetryThrottler(rt)
+	}
 	return nil
 }
 
@@ -51,6 +60,12 @@ func (cc *ClientConn) initServiceConfig() error {
 // when there is none. Today that is WithDefaultServiceConfig's.
 func (cc *ClientConn) serviceConfig() *serviceconfig.Config {
 	return cc.svcCfg.def
+}
+
+// retryThrottler is the channel's retry throttling, nil when its service
+// config has none.
+func (cc *ClientConn) retryThrottler() *retryThrottler {
+	return cc.svcCfg.throttle
 }
 
 // applyMethodConfig applies the method config of sc matching method to
