@@ -467,3 +467,63 @@ func TestRetryAbandonedStreamReleasesChannelBuffer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestRetryBidiConcurrentSendAndRecv(t *testing.T) {
+	var a attempts
+	_, addr := startServer(t, &testService{bidi: func(s BidiStreamingServer[wrapperspb.BytesValue, wrapperspb.BytesValue]) error {
+		i := a.record(s.Context())
+		for n := 0; ; n++ {
+			if i == 0 && n == 2 {
+				return status.Error(codes.Unavailable, "first attempt fails")
+			}
+			m, err := s.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			a.addMsg(i, string(m.Value))
+			if i > 0 {
+				if err := s.Send(m); err != nil {
+					return err
+				}
+			}
+		}
+	}})
+	_, c := dial(t, addr, WithDefaultServiceConfig(retryConfig(3, `["UNAVAILABLE"]`, "")))
+	s, err := c.Bidi(ctxWait(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for _, m := range []string{"a", "b", "c", "d", "e"} {
+			if err := s.Send(wrapperspb.Bytes([]byte(m))); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- s.CloseSend()
+	}()
+	var got []byte
+	for {
+		m, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		got = append(got, m.Value...)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if string(got) != "abcde" {
+		t.Errorf("received %q, want abcde", got)
+	}
+	if n := a.count(); n != 2 {
+		t.Errorf("%d attempts, want 2", n)
+	}
+}
