@@ -85,7 +85,8 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
-	rs       *retryState // nil unless the method has a retry policy (retry.go)
+	rs       *retryState     // nil unless the method has a retry policy (retry.go)
+	throttle *retryThrottler // the channel's retry throttling, nil without
 
 	mu       sync.Mutex // also guards s while rs is not committed
 	finished bool
@@ -109,6 +110,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	var policy *serviceconfig.RetryPolicy
 	if sc := cc.serviceConfig(); sc != nil {
 		timeout, policy = cs.applyMethodConfig(sc, method)
+		cs.throttle = cc.retryThrottler()
 	}
 	cs.codec = codec.GetCodec(ci.contentSubtype)
 	if cs.codec == nil {
@@ -380,6 +382,11 @@ func (cs *clientStream) finish(err error) {
 	}
 	cs.cancel()
 	if cs.rs != nil {
-		cs.rs.finish(err)
+		cs.rs.finish()
+	}
+	if err == nil && cs.throttle != nil {
+		// Every successful call refills the retry throttling, whatever
+		// its method (gRFC A6).
+		cs.throttle.success()
 	}
 }

@@ -59,33 +59,43 @@ func WithRetryBufferSize(n int64) DialOption {
 }
 
 // retryThrottler is a channel's retry throttling (gRFC A6): a bucket of
-// tokens that every failed attempt drains by one and every successful
-// call refills by the ratio; retries are allowed only while it holds
-// more than half its tokens.
+// tokens that every attempt failing with a retryable code drains by one
+// and every successful call, of any method, refills by the ratio;
+// retries are allowed only while it holds more than half its tokens.
+// Lock-free: every successful call of the channel updates it.
 type retryThrottler struct {
 	max, ratio float64
-
-	mu     sync.Mutex
-	tokens float64
+	tokens     atomic.Uint64 // float64 bits
 }
 
 func newRetryThrottler(rt *serviceconfig.RetryThrottling) *retryThrottler {
-	return &retryThrottler{max: rt.MaxTokens, ratio: rt.TokenRatio, tokens: rt.MaxTokens}
+	t := &retryThrottler{max: rt.MaxTokens, ratio: rt.TokenRatio}
+	t.tokens.Store(math.Float64bits(rt.MaxTokens))
+	return t
+}
+
+// update applies f to the token count and returns the new count.
+func (t *retryThrottler) update(f func(float64) float64) float64 {
+	for {
+		old := t.tokens.Load()
+		n := f(math.Float64frombits(old))
+		if t.tokens.CompareAndSwap(old, math.Float64bits(n)) {
+			return n
+		}
+	}
 }
 
 // failure counts a failed attempt and reports whether a retry is allowed.
 func (t *retryThrottler) failure() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.tokens = max(t.tokens-1, 0)
-	return t.tokens > t.max/2
+	return t.update(func(n float64) float64 { return max(n-1, 0) }) > t.max/2
 }
 
 // success counts a successful call.
 func (t *retryThrottler) success() {
-	t.mu.Lock()
-	t.tokens = min(t.tokens+t.ratio, t.max)
-	t.mu.Unlock()
+	if math.Float64frombits(t.tokens.Load()) >= t.max {
+		return // full: the common case writes nothing
+	}
+	t.update(func(n float64) float64 { return min(n+t.ratio, t.max) })
 }
 
 // retryState is the retry side of a call whose method has a retry
@@ -95,7 +105,7 @@ func (t *retryThrottler) success() {
 type retryState struct {
 	cc       *ClientConn
 	policy   *serviceconfig.RetryPolicy
-	throttle *retryThrottler
+	throttle *retryThrottler // the call's, nil without throttling
 	perRPC   int
 	channel  int64
 
@@ -118,11 +128,11 @@ type retryState struct {
 	closed      bool // the client's half is closed
 }
 
-func newRetryState(cc *ClientConn, p *serviceconfig.RetryPolicy) *retryState {
+func newRetryState(cc *ClientConn, p *serviceconfig.RetryPolicy, throttle *retryThrottler) *retryState {
 	rs := &retryState{
 		cc:       cc,
 		policy:   p,
-		throttle: cc.retryThrottler(),
+		throttle: throttle,
 		perRPC:   cc.dopts.svcCfg.perRPCBuffer,
 		channel:  cc.dopts.svcCfg.channelBuffer,
 		attempts: 1,
@@ -138,7 +148,7 @@ func newRetryState(cc *ClientConn, p *serviceconfig.RetryPolicy) *retryState {
 
 // startRetries makes the call retryable under policy.
 func (cs *clientStream) startRetries(cc *ClientConn, policy *serviceconfig.RetryPolicy) {
-	rs := newRetryState(cc, policy)
+	rs := newRetryState(cc, policy, cs.throttle)
 	cs.rs = rs
 	if cs.desc != unaryDesc {
 		// A stream its user abandons by ending its context gives its
@@ -398,12 +408,9 @@ func (cs *clientStream) closeSendRetryable() {
 	s.CloseSend()
 }
 
-// finishRetry ends the retries of a call that ended with err.
-func (rs *retryState) finish(err error) {
+// finish ends the retries of a call that ended.
+func (rs *retryState) finish() {
 	rs.mu.Lock()
 	rs.commit()
 	rs.mu.Unlock()
-	if err == nil && rs.throttle != nil {
-		rs.throttle.success()
-	}
 }

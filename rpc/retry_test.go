@@ -527,3 +527,40 @@ func TestRetryBidiConcurrentSendAndRecv(t *testing.T) {
 		t.Errorf("%d attempts, want 2", n)
 	}
 }
+
+func TestRetryThrottlingRefilledBySuccessOfAnyMethod(t *testing.T) {
+	var a attempts
+	_, addr := startServer(t, failingUnary(&a, 1000, codes.Unavailable))
+	// Only Unary has a retry policy; Download, without one, succeeds.
+	// 4 tokens: a failure leaves 3 (> 2, retried), the next 2 (not).
+	_, c := dial(t, addr, WithDefaultServiceConfig(`{"methodConfig": [{"name": [{"service": "test.v1.Test", "method": "Unary"}],
+	  "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.001s", "maxBackoff": "0.005s",
+	    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}],
+	  "retryThrottling": {"maxTokens": 4, "tokenRatio": 1}}`))
+	ctx := ctxWait(t)
+	_, err := c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if n := a.count(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+	// Two successful calls of another method: 2 → 4 tokens.
+	for range 2 {
+		s, err := c.Download(ctx, wrapperspb.Bytes(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := s.Recv(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := a.count()
+	_, err = c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if n := a.count() - before; n != 2 {
+		t.Errorf("after other methods' successes: %d attempts, want 2 (retries allowed again)", n)
+	}
+}
