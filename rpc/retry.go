@@ -153,10 +153,14 @@ func (cs *clientStream) startRetries(cc *ClientConn, policy *serviceconfig.Retry
 	if cs.desc != unaryDesc {
 		// A stream its user abandons by ending its context gives its
 		// replay buffer back to the channel then, not never. (A unary
-		// call always ends in finish, which does it.)
-		context.AfterFunc(cs.ctx, func() {
+		// call always ends in finish, which does it.) A call not
+		// committed yet ends with its context's status.
+		ctx := cs.ctx
+		context.AfterFunc(ctx, func() {
 			rs.mu.Lock()
-			rs.commit()
+			if !rs.committed.Load() {
+				rs.fail(status.FromContextError(ctx.Err()).Err())
+			}
 			rs.mu.Unlock()
 		})
 	}
