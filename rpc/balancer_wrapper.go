@@ -77,7 +77,7 @@ func (bw *balancerWrapper) chooseServiceConfig(pr *serviceconfig.ParseResult) (*
 	def := cc.dopts.channel.defaultServiceConfig
 	switch {
 	case cc.dopts.channel.disableServiceConfig || pr == nil:
-		cc.sc.Store(def)
+		cc.setServiceConfig(def)
 	case pr.Err != nil:
 		if bw.haveSC {
 			return cc.sc.Load(), nil
@@ -85,9 +85,9 @@ func (bw *balancerWrapper) chooseServiceConfig(pr *serviceconfig.ParseResult) (*
 		if def == nil {
 			return nil, pr.Err
 		}
-		cc.sc.Store(def)
+		cc.setServiceConfig(def)
 	default:
-		cc.sc.Store(pr.Config)
+		cc.setServiceConfig(pr.Config)
 	}
 	bw.haveSC = true
 	return cc.sc.Load(), nil

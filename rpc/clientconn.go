@@ -12,8 +12,9 @@ import (
 	_ "github.com/h2rpc/h2rpc/rpc/balancer/roundrobin" // registers round_robin
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
-	_ "github.com/h2rpc/h2rpc/rpc/internal/resolvers" // registers passthrough
+	_ "github.com/h2rpc/h2rpc/rpc/internal/resolvers" // registers passthrough, unix, unix-abstract, ipv4, ipv6
 	"github.com/h2rpc/h2rpc/rpc/resolver"
+	_ "github.com/h2rpc/h2rpc/rpc/resolver/dns" // registers dns, the default scheme
 	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/transport"
@@ -79,6 +80,8 @@ type ClientConn struct {
 	changed    chan struct{}               // made by a waiter, closed and cleared at each state change
 	transports []transport.ClientTransport // not closed yet, over all subchannels
 	keepalive  keepalive.ClientParameters
+
+	svcCfg svcConfigState // methodconfig.go
 }
 
 // NewClient returns a ClientConn for target without connecting: the first
@@ -105,6 +108,9 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	cc.authority = cc.dopts.authority
 	if cc.authority == "" {
 		cc.authority = defaultAuthority(cc.parsed)
+	}
+	if err := cc.initServiceConfig(); err != nil {
+		return nil, err
 	}
 	cc.keepalive = cc.dopts.keepalive
 	cc.unaryInt = chainUnaryClient(cc.dopts.unaryInts)

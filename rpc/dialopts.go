@@ -42,6 +42,7 @@ type dialOptions struct {
 	logger             *slog.Logger
 	connWriteBudget    int64
 	channel            channelOptions
+	svcCfg             svcConfigOptions // methodconfig.go, retry.go
 }
 
 func defaultDialOptions() dialOptions {

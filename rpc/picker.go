@@ -72,6 +72,7 @@ func (e *callEnd) finish(err error, s *transport.ClientStream, received bool) {
 		if s != nil {
 			di.Trailer = s.Trailer()
 			di.BytesSent = !s.Unprocessed()
+			di.ServerLoad = balancer.ParseServerLoad(di.Trailer)
 		}
 		e.done(di)
 		e.done = nil

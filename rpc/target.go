@@ -49,21 +49,7 @@ func (cc *ClientConn) resolverBuilder(scheme string) resolver.Builder {
 			return b
 		}
 	}
-	if b := resolver.Get(scheme); b != nil {
-		return b
-	}
-	return dnsFallback(scheme)
-}
-
-// dnsFallback is TEMPORARY, to be deleted when package rpc/resolver/dns
-// is merged: while no "dns" builder is registered, dns targets are
-// passed through to the dialer (which resolves the name itself), as
-// before the resolver API existed.
-func dnsFallback(scheme string) resolver.Builder {
-	if strings.EqualFold(scheme, "dns") {
-		return resolver.Get("passthrough")
-	}
-	return nil
+	return resolver.Get(scheme)
 }
 
 // defaultAuthority is the :authority of a channel to t when WithAuthority
