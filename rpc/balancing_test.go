@@ -45,8 +45,8 @@ func startBackend(t *testing.T, host string) *backend {
 	return b
 }
 
-func (b *backend) serve(lis net.Listener) {
-	b.srv = NewServer()
+func (b *backend) serve(lis net.Listener, opts ...ServerOption) {
+	b.srv = NewServer(opts...)
 	b.srv.RegisterService(&testServiceDesc, &testService{unary: func(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
 		b.hits.Add(1)
 		if string(in.Value) == "hold" && b.hold != nil {
