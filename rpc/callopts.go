@@ -27,8 +27,20 @@ type callInfo struct {
 	maxRecv        int
 	maxSend        int
 	waitForReady   bool
+	set            callInfoSet // which options were set, for the service config
 	contentSubtype string
 }
+
+// callInfoSet records the call options a call (or WithDefaultCallOptions)
+// set, where a service config must not override them or must take the
+// smaller value.
+type callInfoSet uint8
+
+const (
+	setWaitForReady callInfoSet = 1 << iota
+	setMaxRecv
+	setMaxSend
+)
 
 type callOptionFunc func(*callInfo)
 
@@ -53,20 +65,23 @@ func UseCompressor(name string) CallOption {
 }
 
 // MaxCallRecvMsgSize sets the largest response message the call accepts,
-// after decompression.
+// after decompression. A service config's maxResponseMessageBytes lowers
+// it, never raises it.
 func MaxCallRecvMsgSize(n int) CallOption {
-	return callOptionFunc(func(ci *callInfo) { ci.maxRecv = n })
+	return callOptionFunc(func(ci *callInfo) { ci.maxRecv, ci.set = n, ci.set|setMaxRecv })
 }
 
-// MaxCallSendMsgSize sets the largest request message the call sends.
+// MaxCallSendMsgSize sets the largest request message the call sends. A
+// service config's maxRequestMessageBytes lowers it, never raises it.
 func MaxCallSendMsgSize(n int) CallOption {
-	return callOptionFunc(func(ci *callInfo) { ci.maxSend = n })
+	return callOptionFunc(func(ci *callInfo) { ci.maxSend, ci.set = n, ci.set|setMaxSend })
 }
 
 // WaitForReady makes the call wait for a connection instead of failing
-// at once with UNAVAILABLE while the channel is not ready.
+// at once with UNAVAILABLE while the channel is not ready. It wins over a
+// service config's waitForReady.
 func WaitForReady(wait bool) CallOption {
-	return callOptionFunc(func(ci *callInfo) { ci.waitForReady = wait })
+	return callOptionFunc(func(ci *callInfo) { ci.waitForReady, ci.set = wait, ci.set|setWaitForReady })
 }
 
 // CallContentSubtype selects the codec by its content subtype (the part

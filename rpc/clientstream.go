@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/transport"
 )
@@ -83,8 +85,11 @@ type clientStream struct {
 	decided  bool // recvComp is known
 	gotMsg   bool // a response message arrived
 	flags    msgFlags
+	callEnd  callEnd         // reports the attempt's end to the balancer and the idleness count
+	rs       *retryState     // nil unless the method has a retry policy (retry.go)
+	throttle *retryThrottler // the channel's retry throttling, nil without
 
-	mu       sync.Mutex
+	mu       sync.Mutex // also guards s while rs is not committed
 	finished bool
 	sentLast bool
 }
@@ -101,6 +106,12 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	}
 	for _, o := range opts {
 		o.apply(ci)
+	}
+	var timeout time.Duration
+	var policy *serviceconfig.RetryPolicy
+	if sc := cc.serviceConfig(); sc != nil {
+		timeout, policy = cs.applyMethodConfig(sc, method)
+		cs.throttle = cc.retryThrottler()
 	}
 	cs.codec = codec.GetCodec(ci.contentSubtype)
 	if cs.codec == nil {
@@ -123,43 +134,75 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	if cs.sendComp != nil {
 		hdr.SendCompress = ci.compressor
 	}
-	if desc == unaryDesc {
+	switch {
+	case desc == unaryDesc && timeout == 0:
 		// Nobody sees a unary call's stream context: the caller's
 		// context serves, with neither a cancel of its own (finish resets
 		// a stream that is still open) nor the msgFlags value
 		// (SetMessageCompression cannot reach a unary call).
 		cs.ctx, cs.cancel = ctx, noCancel
-	} else {
+	case desc == unaryDesc:
+		// The method config's timeout; the caller's deadline stays
+		// when it is earlier.
+		cs.ctx, cs.cancel = context.WithTimeout(ctx, timeout)
+	case timeout == 0:
 		cs.ctx, cs.cancel = context.WithCancel(withMsgFlags(ctx, &cs.flags))
+	default:
+		cs.ctx, cs.cancel = context.WithTimeout(withMsgFlags(ctx, &cs.flags), timeout)
 	}
-	for attempt := 0; ; attempt++ {
-		t, err := cc.transport(cs.ctx, ci.waitForReady)
-		if err != nil {
-			cs.cancel()
-			return nil, err
-		}
-		s, err := t.NewStream(cs.ctx, hdr)
-		if err != nil {
-			// The connection began draining or failed between picking
-			// it and opening the stream (UNAVAILABLE): it takes no new
-			// streams, so stop using it and pick again.
-			if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
-				cc.dropTransport(t)
-				continue
-			}
-			cs.cancel()
-			if ctxErr := ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {
-				// The caller gave up while the connection refused the
-				// stream: its cancel or deadline is what happened.
-				return nil, status.FromContextError(ctxErr).Err()
-			}
-			return nil, err
-		}
-		cs.s = s
-		break
+	if policy != nil && !cc.dopts.svcCfg.disableRetry {
+		cs.startRetries(cc, policy)
 	}
-	cs.reader.init(cs.s)
+	s, err := cs.newAttempt(cc)
+	if err != nil {
+		cs.cancel()
+		return nil, err
+	}
+	cs.s = s
+	cs.reader.init(s)
 	return cs, nil
+}
+
+// newAttempt opens the transport stream of one attempt of the call on a
+// transport the channel gives. It is the one place that asks the channel
+// for a transport. When the connection began draining or failed between
+// picking it and opening the stream (UNAVAILABLE), it takes no new
+// streams: the channel stops using it and the attempt picks again.
+func (cs *clientStream) newAttempt(cc *ClientConn) (*transport.ClientStream, error) {
+	for attempt := 0; ; attempt++ {
+		pr, err := cc.pick(cs.ctx, cs.ci.waitForReady, cs.hdr.Method)
+		if err != nil {
+			return nil, err
+		}
+		if pr.md != nil {
+			md, _ := metadata.FromOutgoingContext(cs.ctx)
+			cs.hdr.Metadata = metadata.Join(md, pr.md)
+		}
+		s, err := pr.t.NewStream(cs.ctx, &cs.hdr)
+		if err == nil {
+			// A retry: the attempt it replaces has ended, for its
+			// balancer and for the idleness count.
+			if prev := cs.s; prev != nil {
+				cs.callEnd.finish(prev.Status().Err(), prev, false)
+			}
+			cs.callEnd = pr.callEnd
+			return s, nil
+		}
+		pr.finish(err, nil, false)
+		// The connection began draining or failed between picking it
+		// and opening the stream (UNAVAILABLE): it takes no new
+		// streams, so pick again (the pick skips it).
+		if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
+			continue
+		}
+		if ctxErr := cs.ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {
+			// The caller gave up (or the method's timeout passed)
+			// while the connection refused the stream: that is what
+			// happened.
+			return nil, status.FromContextError(ctxErr).Err()
+		}
+		return nil, err
+	}
 }
 
 // noCancel is the cancel of a unary call's context, which has none.
@@ -172,6 +215,12 @@ func (cs *clientStream) Context() context.Context { return cs.ctx }
 // without headers because it failed, it returns nil and a nil error, as
 // grpc-go does: the call's status is RecvMsg's to report.
 func (cs *clientStream) Header() (metadata.MD, error) {
+	if cs.rs != nil {
+		if err := cs.awaitCommit(); err != nil {
+			cs.finish(err)
+			return nil, nil
+		}
+	}
 	md, err := cs.s.Header()
 	if err != nil {
 		cs.finish(err)
@@ -195,6 +244,10 @@ func (cs *clientStream) CloseSend() error {
 	}
 	cs.sentLast = true
 	cs.mu.Unlock()
+	if cs.rs != nil {
+		cs.closeSendRetryable()
+		return nil
+	}
 	// An error means the stream already ended; RecvMsg reports how, as
 	// in grpc-go, so CloseSend itself does not fail.
 	cs.s.CloseSend()
@@ -215,15 +268,21 @@ func (cs *clientStream) SendMsg(m any) error {
 	if cs.flags.sendPlain.Load() {
 		comp = nil
 	}
-	err := sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
-		opts.Last = last
-		return cs.s.Write(prefix, data, opts)
-	})
+	s := cs.s
+	var err error
+	if cs.rs != nil && !cs.rs.committed.Load() {
+		s, err = cs.sendRetryable(m, comp, last)
+	} else {
+		err = sendMsg(cs.codec, comp, m, cs.ci.maxSend, func(prefix, data []byte, opts transport.WriteOptions) error {
+			opts.Last = last
+			return s.Write(prefix, data, opts)
+		})
+	}
 	if err == nil {
 		return nil
 	}
 	select {
-	case <-cs.s.Done():
+	case <-s.Done():
 		// The stream is over; RecvMsg returns its status.
 		return io.EOF
 	default:
@@ -235,6 +294,12 @@ func (cs *clientStream) SendMsg(m any) error {
 // RecvMsg receives a message into m: io.EOF after a clean end, the status
 // error otherwise.
 func (cs *clientStream) RecvMsg(m any) error {
+	if cs.rs != nil {
+		if err := cs.awaitCommit(); err != nil {
+			cs.finish(err)
+			return err
+		}
+	}
 	if err := cs.decideRecvCompress(); err != nil {
 		cs.finish(err)
 		return err
@@ -316,17 +381,27 @@ func (cs *clientStream) finish(err error) {
 		return
 	}
 	cs.finished = true
+	s := cs.s
 	cs.mu.Unlock()
 	if err != nil {
-		cs.s.Close(err)
+		s.Close(err)
 	}
 	if cs.ci.header != nil && *cs.ci.header == nil {
-		if md, err := cs.s.Header(); err == nil {
+		if md, err := s.Header(); err == nil {
 			*cs.ci.header = md
 		}
 	}
 	if cs.ci.trailer != nil {
-		*cs.ci.trailer = cs.s.Trailer()
+		*cs.ci.trailer = s.Trailer()
 	}
+	cs.callEnd.finish(err, s, cs.decided || cs.gotMsg)
 	cs.cancel()
+	if cs.rs != nil {
+		cs.rs.finish()
+	}
+	if err == nil && cs.throttle != nil {
+		// Every successful call refills the retry throttling, whatever
+		// its method (gRFC A6).
+		cs.throttle.success()
+	}
 }

@@ -41,6 +41,8 @@ type dialOptions struct {
 	callOptions        []CallOption
 	logger             *slog.Logger
 	connWriteBudget    int64
+	channel            channelOptions
+	svcCfg             svcConfigOptions // methodconfig.go, retry.go
 }
 
 func defaultDialOptions() dialOptions {
@@ -48,6 +50,7 @@ func defaultDialOptions() dialOptions {
 		backoff:           DefaultBackoffConfig,
 		minConnectTimeout: DefaultMinConnectTimeout,
 		logger:            slog.Default(),
+		channel:           defaultChannelOptions(),
 	}
 }
 
@@ -57,7 +60,9 @@ func WithTLS(cfg *tls.Config) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.tlsConfig = cfg })
 }
 
-// WithAuthority sets the :authority of requests (by default the target).
+// WithAuthority sets the :authority of requests (by default the
+// target's endpoint, "localhost" for Unix sockets); an address's
+// resolver.Address.ServerName overrides it on that address.
 func WithAuthority(a string) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.authority = a })
 }

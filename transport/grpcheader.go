@@ -367,15 +367,25 @@ func decodeBinHeader(s string) ([]byte, error) {
 // user metadata. That is pseudo-headers (":path"...), content-type,
 // user-agent, te, every name starting with "grpc-" (reserved by [gRPC-H2]
 // "Requests": grpc-status, grpc-message, grpc-timeout, grpc-encoding,
-// grpc-accept-encoding, grpc-status-details-bin, grpc-previous-rpc-attempts,
-// grpc-retry-pushback-ms, grpc-tags-bin, grpc-trace-bin...) and the
-// connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2).
+// grpc-accept-encoding, grpc-status-details-bin, grpc-tags-bin,
+// grpc-trace-bin...) and the connection-specific fields HTTP/2 forbids
+// (RFC 9113 §8.2.2).
+//
+// The two headers of gRFC A6 retries are the exception, as in grpc-go:
+// grpc-previous-rpc-attempts reaches a server handler's metadata and
+// grpc-retry-pushback-ms, which a handler sets in its trailers, reaches
+// the client's trailer metadata, where the retry logic reads it. (A
+// client user still cannot send either: validateMetadata refuses every
+// grpc- key on requests.)
 func isReservedHeader(key string) bool {
 	if key == "" {
 		return false
 	}
-	if key[0] == ':' || strings.HasPrefix(key, "grpc-") {
+	if key[0] == ':' {
 		return true
+	}
+	if strings.HasPrefix(key, "grpc-") {
+		return key != "grpc-previous-rpc-attempts" && key != "grpc-retry-pushback-ms"
 	}
 	switch key {
 	case "content-type", "user-agent", "te",

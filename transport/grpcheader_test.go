@@ -277,7 +277,7 @@ func TestIsReservedHeader(t *testing.T) {
 		":path", ":authority", ":status", ":method", ":scheme",
 		"content-type", "user-agent", "te",
 		"grpc-message", "grpc-status", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-		"grpc-status-details-bin", "grpc-previous-rpc-attempts", "grpc-retry-pushback-ms",
+		"grpc-status-details-bin",
 		"grpc-tags-bin", "grpc-trace-bin", "grpc-anything-new",
 		"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
 	}
@@ -286,7 +286,8 @@ func TestIsReservedHeader(t *testing.T) {
 			t.Errorf("isReservedHeader(%q) = false", k)
 		}
 	}
-	for _, k := range []string{"", "authorization", "x-grpc-thing", "grpc", "my-key-bin", "content-length", "trailer", "host", "grpcstatus"} {
+	for _, k := range []string{"", "authorization", "x-grpc-thing", "grpc", "my-key-bin", "content-length", "trailer", "host", "grpcstatus",
+		"grpc-previous-rpc-attempts", "grpc-retry-pushback-ms"} {
 		if isReservedHeader(k) {
 			t.Errorf("isReservedHeader(%q) = true", k)
 		}

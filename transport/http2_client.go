@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -518,7 +519,11 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 		authority = hdr.Host
 	}
 	fields := dst[:0]
-	if n := 10 + hdr.Metadata.Len(); cap(dst) < n {
+	n := 10 + hdr.Metadata.Len()
+	if hdr.PreviousAttempts > 0 {
+		n++
+	}
+	if cap(dst) < n {
 		fields = make([]hpack.HeaderField, 0, n)
 	}
 	fields = append(fields,
@@ -542,6 +547,9 @@ func (t *http2Client) appendRequestFields(dst []hpack.HeaderField, ctx context.C
 	}
 	if hdr.AcceptCompress != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-accept-encoding", Value: hdr.AcceptCompress})
+	}
+	if hdr.PreviousAttempts > 0 {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-previous-rpc-attempts", Value: strconv.Itoa(hdr.PreviousAttempts)})
 	}
 	if err := validateMetadata(hdr.Metadata); err != nil {
 		// As grpc-go: the call fails before anything is sent.

@@ -74,6 +74,10 @@ type CallHdr struct {
 	AcceptCompress string
 	// Metadata is sent as custom request headers.
 	Metadata metadata.MD
+	// PreviousAttempts, when above 0, is sent as
+	// grpc-previous-rpc-attempts: the number of earlier attempts of the
+	// same RPC (gRFC A6 retries).
+	PreviousAttempts int
 }
 
 // WriteOptions control one Write.

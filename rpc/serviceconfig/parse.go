@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type jsonMethodConfig struct {
 		BackoffMultiplier    *float64          `json:"backoffMultiplier"`
 		RetryableStatusCodes []json.RawMessage `json:"retryableStatusCodes"`
 	} `json:"retryPolicy"`
+	// HedgingPolicy is only checked for: a method config may not have
+	// both policies. Hedging itself is not implemented.
+	HedgingPolicy json.RawMessage `json:"hedgingPolicy"`
 }
 
 // maxRetryAttempts caps a retry policy's maxAttempts (gRFC A6).
@@ -54,6 +58,9 @@ const maxRetryAttempts = 5
 // Parse parses and validates a service config in JSON. Its errors wrap
 // ErrInvalid and say which field is wrong.
 func Parse(js string) (*Config, error) {
+	if strings.TrimSpace(js) == "null" {
+		return nil, fmt.Errorf("%w: null is not a JSON object", ErrInvalid)
+	}
 	var jc jsonConfig
 	dec := json.NewDecoder(strings.NewReader(js))
 	if err := dec.Decode(&jc); err != nil {
@@ -89,11 +96,13 @@ func Parse(js string) (*Config, error) {
 		if *rt.MaxTokens <= 0 || *rt.MaxTokens > 1000 {
 			return nil, fmt.Errorf("%w: retryThrottling.maxTokens %v is not in (0, 1000]", ErrInvalid, *rt.MaxTokens)
 		}
-		if *rt.TokenRatio <= 0 {
-			return nil, fmt.Errorf("%w: retryThrottling.tokenRatio %v is not positive", ErrInvalid, *rt.TokenRatio)
+		// Three decimal places are kept (gRFC A6); a ratio that rounds
+		// to 0 would never refill the bucket.
+		ratio := math.Round(*rt.TokenRatio*1000) / 1000
+		if !(ratio > 0) || math.IsInf(ratio, 0) {
+			return nil, fmt.Errorf("%w: retryThrottling.tokenRatio %v is not positive with three decimals", ErrInvalid, *rt.TokenRatio)
 		}
-		// Three decimal places are kept (gRFC A6).
-		c.RetryThrottling = &RetryThrottling{MaxTokens: *rt.MaxTokens, TokenRatio: math.Round(*rt.TokenRatio*1000) / 1000}
+		c.RetryThrottling = &RetryThrottling{MaxTokens: *rt.MaxTokens, TokenRatio: ratio}
 	}
 	if hc := jc.HealthCheckConfig; hc != nil && hc.ServiceName != nil {
 		c.HealthCheckServiceName = hc.ServiceName
@@ -126,6 +135,9 @@ func parseMethod(jm jsonMethodConfig, seen map[Name]bool) (MethodConfig, error) 
 		if err != nil {
 			return m, fmt.Errorf("timeout: %v", err)
 		}
+		if d < 0 {
+			return m, fmt.Errorf("timeout %q is negative", *jm.Timeout)
+		}
 		m.Timeout = d
 	}
 	var err error
@@ -135,12 +147,19 @@ func parseMethod(jm jsonMethodConfig, seen map[Name]bool) (MethodConfig, error) 
 	if m.MaxResponseMessageBytes, err = parseSize(jm.MaxResponseMessageBytes); err != nil {
 		return m, fmt.Errorf("maxResponseMessageBytes: %v", err)
 	}
+	if jm.RetryPolicy != nil && len(jm.HedgingPolicy) > 0 && string(jm.HedgingPolicy) != "null" {
+		return m, errors.New("retryPolicy and hedgingPolicy are mutually exclusive")
+	}
 	if rp := jm.RetryPolicy; rp != nil {
 		p := &RetryPolicy{}
 		if rp.MaxAttempts == nil {
 			return m, errors.New("retryPolicy.maxAttempts is required")
 		}
 		n, err := parseInt(*rp.MaxAttempts)
+		if errors.Is(err, strconv.ErrRange) && !strings.Contains(string(*rp.MaxAttempts), "-") {
+			// A huge count is capped like any count above 5.
+			n, err = maxRetryAttempts, nil
+		}
 		if err != nil || n < 2 {
 			return m, fmt.Errorf("retryPolicy.maxAttempts %s is not an integer of at least 2", *rp.MaxAttempts)
 		}
@@ -165,7 +184,12 @@ func parseMethod(jm jsonMethodConfig, seen map[Name]bool) (MethodConfig, error) 
 			if err != nil {
 				return m, fmt.Errorf("retryPolicy.retryableStatusCodes: %v", err)
 			}
-			p.RetryableStatusCodes = append(p.RetryableStatusCodes, c)
+			if c == codes.OK {
+				return m, errors.New("retryPolicy.retryableStatusCodes: OK is not a failure to retry")
+			}
+			if !slices.Contains(p.RetryableStatusCodes, c) {
+				p.RetryableStatusCodes = append(p.RetryableStatusCodes, c)
+			}
 		}
 		m.RetryPolicy = p
 	}
@@ -181,8 +205,8 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	neg := strings.HasPrefix(num, "-")
 	num = strings.TrimPrefix(num, "-")
-	whole, frac, _ := strings.Cut(num, ".")
-	if whole == "" || len(frac) > 9 || strings.ContainsAny(whole+frac, "+-eE_") {
+	whole, frac, dot := strings.Cut(num, ".")
+	if whole == "" || (dot && frac == "") || len(frac) > 9 || strings.ContainsAny(whole+frac, "+-eE_") {
 		return 0, fmt.Errorf("%q is not a duration like \"1.5s\"", s)
 	}
 	sec, err := strconv.ParseUint(whole, 10, 64)
@@ -198,7 +222,12 @@ func parseDuration(s string) (time.Duration, error) {
 		nanos = f
 	}
 	if sec > uint64(math.MaxInt64/int64(time.Second))-1 {
-		return 0, fmt.Errorf("%q is longer than this process can represent", s)
+		// Valid, but longer than a time.Duration (292 years): as good
+		// as forever.
+		if neg {
+			return math.MinInt64, nil
+		}
+		return math.MaxInt64, nil
 	}
 	d := time.Duration(sec)*time.Second + time.Duration(nanos)
 	if neg {
@@ -214,6 +243,10 @@ func parseSize(raw *json.RawMessage) (*int, error) {
 		return nil, nil
 	}
 	n, err := parseInt(*raw)
+	if errors.Is(err, strconv.ErrRange) && !strings.Contains(string(*raw), "-") {
+		// Larger than any message can be: no limit.
+		n, err = math.MaxInt32, nil
+	}
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("%s is not a non-negative integer", *raw)
 	}
@@ -224,8 +257,10 @@ func parseSize(raw *json.RawMessage) (*int, error) {
 // parseInt parses a JSON integer given as a number or a decimal string.
 func parseInt(raw json.RawMessage) (int64, error) {
 	s := string(raw)
-	if unq, err := strconv.Unquote(s); err == nil {
-		s = unq
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, err
+		}
 	}
 	return strconv.ParseInt(s, 10, 64)
 }

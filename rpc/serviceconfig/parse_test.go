@@ -63,3 +63,100 @@ func TestParseRejectsInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRejectsInvalidFields(t *testing.T) {
+	const rp = `"initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]`
+	for _, js := range []string{
+		`null`,
+		`{"methodConfig": [{"timeout": "-1s"}]}`,
+		`{"methodConfig": [{"timeout": "1.s"}]}`,
+		`{"methodConfig": [{"timeout": 1}]}`,
+		`{"methodConfig": [{"waitForReady": "yes"}]}`,
+		`{"methodConfig": [{"name": [{"service": "s", "method": "m"}, {"service": "s", "method": "m"}]}]}`,
+		`{"methodConfig": [{"name": [{}]}, {"name": [{}]}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, ` + rp + `}, "hedgingPolicy": {"maxAttempts": 2}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": -99999999999999999999, ` + rp + `}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2.5, ` + rp + `}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "-1s", "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 0, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": -2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1, "retryableStatusCodes": ["OK"]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1, "retryableStatusCodes": [17]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1, "retryableStatusCodes": [null]}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1}}]}`,
+		`{"methodConfig": [{"retryPolicy": {"initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`,
+		`{"retryThrottling": {"maxTokens": 1001, "tokenRatio": 1}}`,
+		`{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0}}`,
+		`{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.0004}}`,
+		`{"retryThrottling": {"maxTokens": 10}}`,
+		`{"loadBalancingConfig": [{}]}`,
+	} {
+		if c, err := Parse(js); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%s) = %+v, %v; want ErrInvalid", js, c, err)
+		}
+	}
+}
+
+func TestParseAcceptsEdgeValues(t *testing.T) {
+	c, err := Parse(`{
+	  "unknownTopLevel": {"anything": [1, 2]},
+	  "methodConfig": [{
+	    "name": [{"service": "s.S"}], "unknownField": true,
+	    "timeout": "315576000000s", "maxRequestMessageBytes": "99999999999999999999999",
+	    "retryPolicy": {"maxAttempts": "99999999999999999999", "initialBackoff": "0.000000001s",
+	      "maxBackoff": "2s", "backoffMultiplier": 1.5, "retryableStatusCodes": ["UNAVAILABLE", "UNAVAILABLE", 14]}
+	  }],
+	  "retryThrottling": {"maxTokens": 1000, "tokenRatio": 0.0005}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := c.MethodConfig("/s.S/Any")
+	if !ok || m.Timeout <= 0 || *m.MaxRequestMessageBytes != 1<<31-1 {
+		t.Fatalf("method config = %+v, %v", m, ok)
+	}
+	if p := m.RetryPolicy; p.MaxAttempts != 5 || p.InitialBackoff != time.Nanosecond || len(p.RetryableStatusCodes) != 1 {
+		t.Errorf("retry policy = %+v", p)
+	}
+	if c.RetryThrottling.TokenRatio != 0.001 {
+		t.Errorf("token ratio = %v", c.RetryThrottling.TokenRatio)
+	}
+}
+
+// FuzzParse checks that Parse never panics and that its every error wraps
+// ErrInvalid, and that what it accepts is consistent.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `null`, `{"methodConfig": [{"name": [{"service": "a.B", "method": "C"}], "timeout": "1.5s"}]}`,
+		`{"methodConfig": [{"name": [{}], "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE", 4]}}]}`,
+		`{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}`,
+		`{"loadBalancingConfig": [{"round_robin": {}}], "loadBalancingPolicy": "PICK_FIRST"}`,
+		`{"methodConfig": [{"maxRequestMessageBytes": "12", "maxResponseMessageBytes": 1e3}]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, js string) {
+		c, err := Parse(js)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse(%q) error %v does not wrap ErrInvalid", js, err)
+			}
+			return
+		}
+		for _, m := range c.Methods {
+			if m.Timeout < 0 {
+				t.Fatalf("Parse(%q): negative timeout %v", js, m.Timeout)
+			}
+			if p := m.RetryPolicy; p != nil {
+				if p.MaxAttempts < 2 || p.MaxAttempts > 5 || p.InitialBackoff <= 0 || p.MaxBackoff <= 0 ||
+					!(p.BackoffMultiplier > 0) || len(p.RetryableStatusCodes) == 0 {
+					t.Fatalf("Parse(%q): bad retry policy %+v", js, p)
+				}
+			}
+			c.MethodConfig("/a.B/C")
+		}
+		if rt := c.RetryThrottling; rt != nil && (rt.MaxTokens <= 0 || rt.MaxTokens > 1000 || rt.TokenRatio <= 0) {
+			t.Fatalf("Parse(%q): bad throttling %+v", js, rt)
+		}
+	})
+}

@@ -127,6 +127,8 @@ var byName = map[string]func(context.Context, *Env) error{
 	"unimplemented_service":       unimplementedService,
 	"rpc_soak":                    rpcSoak,
 	"channel_soak":                channelSoak,
+	"orca_per_rpc":                orcaPerRPC,
+	"orca_oob":                    orcaOOB,
 }
 
 // Run runs the case called name. It returns nil when the case passed,
@@ -134,7 +136,7 @@ var byName = map[string]func(context.Context, *Env) error{
 func Run(ctx context.Context, name string, env *Env) error {
 	f, ok := byName[name]
 	if !ok {
-		return fmt.Errorf("unsupported test case %q (supported: %s)", name, strings.Join(Names, ", "))
+		return fmt.Errorf("unsupported test case %q (supported: %s, %s)", name, strings.Join(Names, ", "), strings.Join(ORCANames, ", "))
 	}
 	if env.Conn == nil && name != "channel_soak" {
 		return errors.New("cases: Env.Conn is nil")

@@ -56,6 +56,9 @@ var (
 	soakReqSize     = flag.Int("soak_request_size", 271828, "The request size of a soak call")
 	soakRespSize    = flag.Int("soak_response_size", 314159, "The response size of a soak call")
 	soakThreads     = flag.Int("soak_num_threads", 1, "The number of concurrent soak workers")
+
+	// The ORCA cases need cases.ORCAServiceConfig here.
+	serviceConfigJSON = flag.String("service_config_json", "", "The channel's default service config (JSON)")
 )
 
 // Flags of grpc-go's interop client for what needs Google Cloud or a
@@ -65,7 +68,7 @@ func init() {
 	for _, name := range []string{
 		"custom_credentials_type", "alts_handshaker_service_address",
 		"service_account_key_file", "oauth_scope", "default_service_account",
-		"google_c2p_universe_domain", "service_config_json",
+		"google_c2p_universe_domain",
 	} {
 		flag.String(name, "", "Ignored (accepted for compatibility with grpc-go's interop client)")
 	}
@@ -114,6 +117,13 @@ func run() error {
 		return err
 	}
 	opts = append(opts, cases.WithAdditionalMetadata(md)...)
+	if *serviceConfigJSON != "" {
+		// TODO(merge): opts = append(opts,
+		// rpc.WithDefaultServiceConfig(*serviceConfigJSON)) once the
+		// channel rewrite (issue 11) has it; until then the channel
+		// has no service config and the ORCA cases fail, saying so.
+		log.Printf("--service_config_json is not supported by this build yet; ignored")
+	}
 
 	dial := func() (*rpc.ClientConn, error) { return rpc.NewClient(addr, opts...) }
 	cc, err := dial()

@@ -7,7 +7,9 @@
 //
 // Without --tls_cert_file and --tls_key_file, --use_tls serves the test
 // certificate of grpc-go (for *.test.google.fr, signed by its test CA), as
-// grpc-go's server does. The ALTS flags are accepted and ignored: ALTS
+// grpc-go's server does. Like grpc-go's, it reports backend metrics
+// (ORCA) per RPC and out of band, for the orca_per_rpc and orca_oob
+// cases. The ALTS flags are accepted and ignored: ALTS
 // needs Google Cloud.
 package main
 
@@ -21,12 +23,19 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc/testdata"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/orca"
 	"github.com/h2rpc/h2rpc/test/interop/service"
 )
+
+// oobMinReportInterval is the shortest interval of the out-of-band
+// backend metrics (orca_oob), whose client asks for 1 s: grpc-go's interop
+// server allows the same.
+const oobMinReportInterval = time.Second
 
 var (
 	port     = flag.Int("port", 10000, "The server port")
@@ -69,8 +78,12 @@ func main() {
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}
-	srv := rpc.NewServer(opts...)
-	service.Register(srv)
+	// Per-RPC backend metrics for orca_per_rpc, as grpc-go's server
+	// reports them: its interceptors outermost.
+	srv := rpc.NewServer(append(orca.CallMetricsServerOptions(nil), opts...)...)
+	if err := service.RegisterWithMetrics(srv, oobMinReportInterval); err != nil {
+		log.Fatalf("registering the services: %v", err)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

@@ -5,8 +5,9 @@
 // (COMPRESSABLE: zeros), echo of the x-grpc-test-echo-initial header and
 // x-grpc-test-echo-trailing-bin trailer, EchoStatus, compressed responses
 // on request (response_compressed, ResponseParameters.compressed), checks
-// of compressed requests (expect_compressed), response intervals, and
-// UnimplementedCall left unimplemented.
+// of compressed requests (expect_compressed), response intervals,
+// UnimplementedCall left unimplemented, and, with RegisterWithMetrics,
+// the backend metrics (ORCA) of the orca_per_rpc and orca_oob cases.
 //
 // The interop server (test/interop/server) serves it; the in-process tests
 // of test/interop use it directly.
@@ -20,6 +21,7 @@ import (
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/orca"
 	"github.com/h2rpc/h2rpc/rpc/status"
 
 	testpb "github.com/h2rpc/h2rpc/test/interop/grpc_testing"
@@ -38,6 +40,11 @@ const (
 // UNIMPLEMENTED.
 type TestServer struct {
 	testpb.UnimplementedTestServiceServer
+
+	// metrics are the server's backend metrics, which FullDuplexCall
+	// records from orca_oob_report; nil when the server does not report
+	// them (Register rather than RegisterWithMetrics).
+	metrics orca.ServerMetricsRecorder
 }
 
 var _ testpb.TestServiceServer = (*TestServer)(nil)
@@ -90,6 +97,7 @@ func unary(ctx context.Context, in *testpb.SimpleRequest) (*testpb.SimpleRespons
 	if err != nil {
 		return nil, err
 	}
+	recordCallMetrics(ctx, in)
 	return &testpb.SimpleResponse{Payload: pl}, nil
 }
 
@@ -130,8 +138,9 @@ func (*TestServer) StreamingInputCall(stream rpc.ClientStreamingServer[testpb.St
 	}
 }
 
-// FullDuplexCall answers each request at once.
-func (*TestServer) FullDuplexCall(stream rpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
+// FullDuplexCall answers each request at once, recording its
+// orca_oob_report first.
+func (s *TestServer) FullDuplexCall(stream rpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
 	ctx := stream.Context()
 	// The echoed header goes out at once, as other servers do: a client
 	// may wait for it before sending anything.
@@ -149,6 +158,7 @@ func (*TestServer) FullDuplexCall(stream rpc.BidiStreamingServer[testpb.Streamin
 		if err := echoStatus(in.GetResponseStatus()); err != nil {
 			return err
 		}
+		s.recordServerMetrics(in)
 		if wantsCompression(in) {
 			chooseCompressor(ctx)
 		}

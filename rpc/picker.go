@@ -1,0 +1,167 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+
+	"github.com/h2rpc/h2rpc/rpc/balancer"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/transport"
+)
+
+// pickerGen is one generation of the channel's picker. Calls read the
+// current one without a lock; those that wait for a better one wait on
+// ch, closed when the next generation replaces it.
+type pickerGen struct {
+	picker balancer.Picker // nil before the balancer published one
+	idle   bool            // the channel is idle: the next call wakes it
+	closed bool            // the channel is closed
+	ch     chan struct{}
+}
+
+// publish makes s the channel's state and picker. It runs in the
+// serializer.
+func (cc *ClientConn) publish(s balancer.State) {
+	cc.mu.Lock()
+	if cc.closed {
+		cc.mu.Unlock()
+		return
+	}
+	cc.setStateLocked(s.ConnectivityState)
+	cc.mu.Unlock()
+	cc.publishPicker(&pickerGen{picker: s.Picker, ch: make(chan struct{})})
+}
+
+// publishPicker replaces the picker and wakes the calls waiting on the
+// previous one.
+func (cc *ClientConn) publishPicker(g *pickerGen) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if old := cc.picker.Load(); old.closed {
+		return
+	}
+	close(cc.picker.Swap(g).ch)
+}
+
+// pickResult is what a call gets from pick: the transport to open its
+// stream on, metadata the balancer adds to the call's, and what to tell
+// when the call ends.
+type pickResult struct {
+	t  transport.ClientTransport
+	md metadata.MD
+	callEnd
+}
+
+// callEnd is what a call keeps of its pick until it ends: the balancer's
+// Done (nil when the balancer does not listen) and the channel counting
+// the call for idleness (nil when idleness is off).
+type callEnd struct {
+	done    func(balancer.DoneInfo)
+	counted *ClientConn
+}
+
+// finish reports the end of a call, or of an attempt that failed before
+// its stream opened (s nil), to the balancer and the idleness count. The
+// DoneInfo is built only for a balancer that listens: reading the
+// trailer costs an allocation.
+func (e *callEnd) finish(err error, s *transport.ClientStream, received bool) {
+	if e.done != nil {
+		di := balancer.DoneInfo{Err: err, BytesReceived: received}
+		if s != nil {
+			di.Trailer = s.Trailer()
+			di.BytesSent = !s.Unprocessed()
+			di.ServerLoad = balancer.ParseServerLoad(di.Trailer)
+		}
+		e.done(di)
+		e.done = nil
+	}
+	if e.counted != nil {
+		e.counted.onCallEnd()
+		e.counted = nil
+	}
+}
+
+// pick chooses the transport of a call with the channel's picker, waking
+// an idle channel. While nothing is READY, calls wait for the balancer's
+// next picker; those that do not wait for ready fail at once with the
+// balancer's error (UNAVAILABLE, carrying the last connection error) when
+// it publishes TRANSIENT_FAILURE. A subchannel picked but no longer READY
+// is picked again with the next picker.
+func (cc *ClientConn) pick(ctx context.Context, waitForReady bool, method string) (pickResult, error) {
+	counted := cc.onCallBegin()
+	pr, err := cc.pickLoop(ctx, waitForReady, method)
+	if counted {
+		if err != nil {
+			cc.onCallEnd()
+		} else {
+			pr.counted = cc
+		}
+	}
+	return pr, err
+}
+
+func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method string) (pickResult, error) {
+	var last chan struct{} // the generation already tried
+	var lastErr error
+	for {
+		g := cc.picker.Load()
+		switch {
+		case g.closed:
+			return pickResult{}, ErrClientConnClosing
+		case g.idle:
+			if err := cc.exitIdle(); err != nil {
+				return pickResult{}, err
+			}
+			continue
+		case g.picker == nil || g.ch == last:
+			select {
+			case <-g.ch:
+				continue
+			case <-ctx.Done():
+				if lastErr != nil {
+					return pickResult{}, status.Errorf(status.FromContextError(ctx.Err()).Code(), "%v while waiting for a connection: %v", ctx.Err(), lastErr)
+				}
+				return pickResult{}, status.FromContextError(ctx.Err()).Err()
+			}
+		}
+		last = g.ch
+		res, err := g.picker.Pick(balancer.PickInfo{FullMethodName: method, Ctx: ctx})
+		if err != nil {
+			if errors.Is(err, balancer.ErrNoSubConnAvailable) {
+				continue
+			}
+			st, isStatus := status.FromError(err)
+			if !isStatus || st.Code() == codes.Unavailable {
+				if waitForReady {
+					lastErr = err
+					continue
+				}
+				if !isStatus {
+					return pickResult{}, status.Error(codes.Unavailable, err.Error())
+				}
+			}
+			return pickResult{}, err
+		}
+		sc, ok := res.SubConn.(*subConn)
+		if !ok || sc.cc != cc {
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{Err: errForeignSubConn})
+			}
+			return pickResult{}, status.Error(codes.Internal, errForeignSubConn.Error())
+		}
+		t := sc.readyTransport()
+		if t == nil {
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{})
+			}
+			continue
+		}
+		return pickResult{t: t, md: res.Metadata, callEnd: callEnd{done: res.Done}}, nil
+	}
+}
+
+// errForeignSubConn is the error of a pick that returned a SubConn this
+// channel did not make.
+var errForeignSubConn = errors.New("rpc: the picker returned a SubConn of another channel")

@@ -1,0 +1,174 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/resolver"
+	"github.com/h2rpc/h2rpc/rpc/resolver/manual"
+)
+
+func TestTargetParsing(t *testing.T) {
+	r := manual.NewBuilderWithScheme("mine")
+	for _, tc := range []struct {
+		target, scheme, endpoint, authority string
+	}{
+		{"127.0.0.1:50051", "dns", "127.0.0.1:50051", "127.0.0.1:50051"},
+		{"localhost:50051", "dns", "localhost:50051", "localhost:50051"},
+		{"dns:///example.com:443", "dns", "example.com:443", "example.com:443"},
+		{"passthrough:///10.0.0.1:80", "passthrough", "10.0.0.1:80", "10.0.0.1:80"},
+		{"mine:///a,b", "mine", "a,b", "a,b"},
+		{"[::1]:50051", "dns", "[::1]:50051", "[::1]:50051"},
+	} {
+		cc, err := NewClient(tc.target, WithResolvers(r))
+		if err != nil {
+			t.Errorf("%q: %v", tc.target, err)
+			continue
+		}
+		if cc.parsed.Scheme() != tc.scheme || cc.parsed.Endpoint() != tc.endpoint || cc.authority != tc.authority {
+			t.Errorf("%q: scheme %q endpoint %q authority %q, want %q %q %q", tc.target,
+				cc.parsed.Scheme(), cc.parsed.Endpoint(), cc.authority, tc.scheme, tc.endpoint, tc.authority)
+		}
+		cc.Close()
+	}
+	cc, err := NewClient("127.0.0.1:1", WithAuthority("override.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.authority != "override.example" {
+		t.Errorf("authority %q, want WithAuthority's", cc.authority)
+	}
+	cc.Close()
+}
+
+func TestUnknownSchemeIsAnError(t *testing.T) {
+	_, err := NewClient("nosuchscheme:///host:1")
+	if !errors.Is(err, ErrUnknownScheme) {
+		t.Fatalf("NewClient: %v, want an error wrapping ErrUnknownScheme", err)
+	}
+}
+
+// authorityServer is a raw HTTP/2 server that reports the :authority of
+// each request it gets and answers nothing.
+func authorityServer(t *testing.T) (addr string, authorities <-chan string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan string, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				dec := hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+					if f.Name == ":authority" {
+						ch <- f.Value
+					}
+				})
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if h, ok := f.(*http2.HeadersFrame); ok {
+						dec.Write(h.HeaderBlockFragment())
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return lis.Addr().String(), ch
+}
+
+// TestAuthority: the channel's :authority is the target's endpoint, or
+// WithAuthority's; an address's ServerName overrides either on its
+// connection.
+func TestAuthority(t *testing.T) {
+	addr, got := authorityServer(t)
+	for _, tc := range []struct {
+		name       string
+		serverName string
+		opts       []DialOption
+		want       string
+	}{
+		{"endpoint", "", nil, "backends"},
+		{"WithAuthority", "", []DialOption{WithAuthority("channel.example")}, "channel.example"},
+		{"ServerName", "backend-1.example", []DialOption{WithAuthority("channel.example")}, "backend-1.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, c := manualClient(t, &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: tc.serverName}}}, tc.opts...)
+			short, cancel := context.WithTimeout(context.Background(), shortWait)
+			defer cancel()
+			c.Unary(short, wrapperspb.Bytes(nil)) // the server never answers
+			select {
+			case a := <-got:
+				if a != tc.want {
+					t.Errorf(":authority %q, want %q", a, tc.want)
+				}
+			case <-time.After(longWait):
+				t.Fatal("no request reached the server")
+			}
+		})
+	}
+}
+
+// failingBuilder is a resolver builder whose Build fails.
+type failingBuilder struct{}
+
+func (failingBuilder) Build(resolver.Target, resolver.ClientConn, resolver.BuildOptions) (resolver.Resolver, error) {
+	return nil, errors.New("cannot build this resolver")
+}
+func (failingBuilder) Scheme() string { return "failbuild" }
+
+// TestResolverBuildErrorFailsCalls: a resolver that cannot be built fails
+// calls with UNAVAILABLE and its error.
+func TestResolverBuildErrorFailsCalls(t *testing.T) {
+	_, c := dial(t, "failbuild:///x", WithResolvers(failingBuilder{}), WithLogger(discardLogger()))
+	_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(err.Error(), "cannot build this resolver") {
+		t.Errorf("error %v does not carry the builder's", err)
+	}
+}
