@@ -137,6 +137,9 @@ func writeMarkdown(w io.Writer, rep *report) {
 			case r.Error != "" && i == 0:
 				cell = "**error:** " + strings.ReplaceAll(r.Error, "|", `\|`)
 			case r.Error != "":
+			case r.Skipped != "" && i == 0:
+				cell = "skipped: " + strings.ReplaceAll(r.Skipped, "|", `\|`)
+			case r.Skipped != "":
 			case i < len(r.Metrics):
 				m := r.Metrics[i]
 				cell = formatValue(m.metric, m.Median)
