@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,6 +39,10 @@ func TestWorkloads(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), runTimeout(cfg))
 				defer cancel()
 				v, err := w.run(ctx, s, cfg)
+				var skip errSkipped
+				if errors.As(err, &skip) {
+					t.Skip(skip.why)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,7 +107,7 @@ func TestCommand(t *testing.T) {
 
 func TestPick(t *testing.T) {
 	ws, err := pickWorkloads("unary,cpu")
-	if err != nil || workloadNames(ws) != "unary-c1,unary-c16,unary-c128,cpu" {
+	if err != nil || workloadNames(ws) != "unary-c1,unary-c16,unary-c128,unary-rr3,cpu" {
 		t.Errorf("pickWorkloads(unary,cpu) = %s, %v", workloadNames(ws), err)
 	}
 	if _, err := pickWorkloads("nope"); err == nil {

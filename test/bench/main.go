@@ -146,6 +146,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep.Commit = gitCommit()
 	}
 	start := time.Now()
+	cfg.log = stderr
 	rep.Results = runAll(context.Background(), cfg, syss, wls, stderr)
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.Ratios = computeRatios(rep.Results)

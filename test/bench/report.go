@@ -22,6 +22,7 @@ type target struct {
 var targets = []target{
 	{Name: "unary c=1 p50 latency", Workload: "unary-c1", Metric: "p50", Op: "≤", Limit: 0.75},
 	{Name: "unary c=128 throughput", Workload: "unary-c128", Metric: "rpc/s", Op: "≥", Limit: 1.5},
+	{Name: "unary round_robin over 3 servers, c=16", Workload: "unary-rr3", Metric: "rpc/s", Info: true}, // no goal
 	{Name: "ping-pong msg/s", Workload: "pingpong", Metric: "msg/s", Op: "≥", Limit: 1.25},
 	{Name: "1 MiB download MB/s", Workload: "download-1MiB", Metric: "MB/s", Op: "≥", Limit: 1.5},
 	{Name: "1 MiB upload MB/s", Workload: "upload-1MiB", Metric: "MB/s", Op: "≥", Limit: 1.5},
@@ -68,6 +69,9 @@ func computeRatios(results []result) []ratio {
 		if t.Absolute {
 			subject = r.H2RPC
 			r.Goal = fmt.Sprintf("h2rpc %s %g", t.Op, t.Limit)
+		}
+		if t.Op == "" {
+			r.Goal = "—"
 		}
 		if subject != nil && !t.Info {
 			met := *subject <= t.Limit
@@ -137,6 +141,9 @@ func writeMarkdown(w io.Writer, rep *report) {
 			case r.Error != "" && i == 0:
 				cell = "**error:** " + strings.ReplaceAll(r.Error, "|", `\|`)
 			case r.Error != "":
+			case r.Skipped != "" && i == 0:
+				cell = "skipped: " + strings.ReplaceAll(r.Skipped, "|", `\|`)
+			case r.Skipped != "":
 			case i < len(r.Metrics):
 				m := r.Metrics[i]
 				cell = formatValue(m.metric, m.Median)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,6 +18,7 @@ type result struct {
 	Runs        int            `json:"runs"`
 	Metrics     []metricResult `json:"metrics"`
 	Error       string         `json:"error,omitempty"`
+	Skipped     string         `json:"skipped,omitempty"` // why the system does not run this workload
 }
 
 // metricResult is one figure over the runs: the median, the extremes and
@@ -45,15 +47,22 @@ func runAll(ctx context.Context, cfg *config, systems []system, workloads []work
 	for _, w := range workloads {
 		runs := make(map[string][][]float64)
 		errs := make(map[string]error)
+		skipped := make(map[string]string)
 		for r := range cfg.repeats {
 			for i := range systems {
 				s := systems[(i+r)%len(systems)]
-				if errs[s.name()] != nil {
+				if errs[s.name()] != nil || skipped[s.name()] != "" {
 					continue
 				}
 				rctx, cancel := context.WithTimeout(ctx, runTimeout(cfg))
 				v, err := w.run(rctx, s, cfg)
 				cancel()
+				var skip errSkipped
+				if errors.As(err, &skip) {
+					skipped[s.name()] = skip.why
+					fmt.Fprintf(progress, "%-14s %-8s skipped: %s\n", w.name, s.name(), skip.why)
+					continue
+				}
 				if err != nil {
 					errs[s.name()] = err
 					fmt.Fprintf(progress, "%-14s %-8s run %d/%d: error: %v\n", w.name, s.name(), r+1, cfg.repeats, err)
@@ -68,6 +77,7 @@ func runAll(ctx context.Context, cfg *config, systems []system, workloads []work
 			if err := errs[s.name()]; err != nil {
 				res.Error = err.Error()
 			}
+			res.Skipped = skipped[s.name()]
 			for j, m := range w.metrics {
 				var vals []float64
 				for _, v := range runs[s.name()] {

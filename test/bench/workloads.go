@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -30,6 +31,11 @@ type config struct {
 	// records that it was.
 	heapProfile  func() error
 	heapProfiled bool
+
+	// log, if set, gets notes a workload prints once (unary-rr3's
+	// per-server shares); rrShown records the systems already shown.
+	log     io.Writer
+	rrShown map[string]bool
 }
 
 // streamBytes is how much one download or upload stream carries, so the
@@ -85,6 +91,11 @@ var allWorkloads = []workload{
 		name: "unary-c128", desc: "128 concurrent unary callers on one connection, 1-byte payload",
 		metrics: []metric{mRPCs, mP50, mP99},
 		run:     func(ctx context.Context, s system, c *config) ([]float64, error) { return runUnary(ctx, s, c, 128) },
+	},
+	{
+		name: "unary-rr3", desc: "16 concurrent unary callers on one client balancing round_robin over three servers (127.0.0.1-3), 1-byte payload; h2rpc and grpc-go only",
+		metrics: []metric{mRPCs, mP50, mP99},
+		run:     func(ctx context.Context, s system, c *config) ([]float64, error) { return runRR3(ctx, s, c, 16) },
 	},
 	{
 		name: "pingpong", desc: "one bidi stream, send a 1-byte message and wait for its echo",
