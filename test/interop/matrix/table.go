@@ -14,11 +14,11 @@ import (
 // pairs, security modes and cases expand to is run, as separate processes
 // over a loopback socket, except the combinations in the first row below,
 // which are not applicable: each is printed as an N/A line with its reason
-// and is counted neither as passed nor as failed. The ORCA cases of our
-// client are expected to fail for now (XFAIL, the reason printed): they
-// run, a failure is counted apart, and a pass (XPASS) is counted as
-// failed so that the expectation is removed here. Nothing else is skipped
-// and nothing else is expected to fail.
+// and is counted neither as passed nor as failed. Nothing else is
+// skipped. No combination is expected to fail today; plan can mark one
+// (XFAIL, the reason printed): it runs, a failure is counted apart, and a
+// pass (XPASS) is counted as failed so that the expectation is removed
+// here.
 //
 //	client   server   cases                          how
 //	-------  -------  -----------------------------  ---------------------------
