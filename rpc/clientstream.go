@@ -43,7 +43,7 @@ func (cc *ClientConn) Invoke(ctx context.Context, method string, args, reply any
 // invoke is the unary call at the end of the interceptor chain.
 func invoke(ctx context.Context, method string, req, reply any, cc *ClientConn, opts ...CallOption) error {
 	for attempt := 0; ; attempt++ {
-		cs, err := newClientStream(ctx, unaryDesc, cc, method, opts...)
+		cs, err := newClientStream(ctx, unaryDesc, cc, nil, method, opts...)
 		if err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func (cc *ClientConn) NewStream(ctx context.Context, desc *StreamDesc, method st
 }
 
 func newStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (ClientStream, error) {
-	return newClientStream(ctx, desc, cc, method, opts...)
+	return newClientStream(ctx, desc, cc, nil, method, opts...)
 }
 
 // clientStream is the ClientStream of one call.
@@ -96,7 +96,10 @@ type clientStream struct {
 
 var _ ClientStream = (*clientStream)(nil)
 
-func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (*clientStream, error) {
+// newClientStream opens a call's stream. fixed, when not nil, is the
+// transport the stream must use: the channel's picker, method config and
+// retries are then left out (NewSubConnStream).
+func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, fixed transport.ClientTransport, method string, opts ...CallOption) (*clientStream, error) {
 	// The options apply to the stream's own callInfo: a local one would
 	// escape (apply is an interface call) and cost an allocation.
 	cs := &clientStream{desc: desc, ci: callInfo{maxRecv: DefaultMaxRecvMsgSize, maxSend: DefaultMaxSendMsgSize}}
@@ -109,7 +112,7 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	}
 	var timeout time.Duration
 	var policy *serviceconfig.RetryPolicy
-	if sc := cc.serviceConfig(); sc != nil {
+	if sc := cc.serviceConfig(); sc != nil && fixed == nil {
 		timeout, policy = cs.applyMethodConfig(sc, method)
 		cs.throttle = cc.retryThrottler()
 	}
@@ -153,7 +156,13 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, meth
 	if policy != nil && !cc.dopts.svcCfg.disableRetry {
 		cs.startRetries(cc, policy)
 	}
-	s, err := cs.newAttempt(cc)
+	var s *transport.ClientStream
+	var err error
+	if fixed != nil {
+		s, err = fixed.NewStream(cs.ctx, &cs.hdr)
+	} else {
+		s, err = cs.newAttempt(cc)
+	}
 	if err != nil {
 		cs.cancel()
 		return nil, err

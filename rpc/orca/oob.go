@@ -42,16 +42,8 @@ type OOBListenerOptions struct {
 // channel's picker: rpc.NewSubConnStream.
 type subConnStreamFunc func(ctx context.Context, sc balancer.SubConn, desc *rpc.StreamDesc, method string, opts ...rpc.CallOption) (rpc.ClientStream, error)
 
-// errSubConnStreamUnavailable is the error of streams opened before the
-// channel can open a stream on one subchannel.
-var errSubConnStreamUnavailable = status.Error(codes.Unavailable, "orca: this build of rpc cannot open a stream on one subchannel")
-
-// newSubConnStream opens the out-of-band streams.
-//
-// TODO(merge): rpc.NewSubConnStream, once the channel rewrite exports it.
-var newSubConnStream subConnStreamFunc = func(context.Context, balancer.SubConn, *rpc.StreamDesc, string, ...rpc.CallOption) (rpc.ClientStream, error) {
-	return nil, errSubConnStreamUnavailable
-}
+// newSubConnStream opens the out-of-band streams; tests replace it.
+var newSubConnStream subConnStreamFunc = rpc.NewSubConnStream
 
 // The out-of-band stream's retry backoff (gRPC connection backoff):
 // streams that end are reopened after it; one that delivered a report

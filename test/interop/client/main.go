@@ -118,11 +118,7 @@ func run() error {
 	}
 	opts = append(opts, cases.WithAdditionalMetadata(md)...)
 	if *serviceConfigJSON != "" {
-		// TODO(merge): opts = append(opts,
-		// rpc.WithDefaultServiceConfig(*serviceConfigJSON)) once the
-		// channel rewrite (issue 11) has it; until then the channel
-		// has no service config and the ORCA cases fail, saying so.
-		log.Printf("--service_config_json is not supported by this build yet; ignored")
+		opts = append(opts, rpc.WithDefaultServiceConfig(*serviceConfigJSON))
 	}
 
 	dial := func() (*rpc.ClientConn, error) { return rpc.NewClient(addr, opts...) }

@@ -14,11 +14,11 @@ import (
 // pairs, security modes and cases expand to is run, as separate processes
 // over a loopback socket, except the combinations in the first row below,
 // which are not applicable: each is printed as an N/A line with its reason
-// and is counted neither as passed nor as failed. The ORCA cases of our
-// client are expected to fail for now (XFAIL, the reason printed): they
-// run, a failure is counted apart, and a pass (XPASS) is counted as
-// failed so that the expectation is removed here. Nothing else is skipped
-// and nothing else is expected to fail.
+// and is counted neither as passed nor as failed. Nothing else is
+// skipped. No combination is expected to fail today; plan can mark one
+// (XFAIL, the reason printed): it runs, a failure is counted apart, and a
+// pass (XPASS) is counted as failed so that the expectation is removed
+// here.
 //
 //	client   server   cases                          how
 //	-------  -------  -----------------------------  ---------------------------
@@ -34,11 +34,7 @@ import (
 //	                                                 test_backend_metrics_load_balancer
 //	                                                 policy (cases.ORCAServiceConfig),
 //	                                                 as grpc-go's interop_test.sh does
-//	h2rpc    any      orca_per_rpc, orca_oob         the same, expected to fail
-//	                                                 (reasonORCAUnwired) until our
-//	                                                 channel builds policies from
-//	                                                 the service config and
-//	                                                 rpc.NewSubConnStream exists
+//	h2rpc    any      orca_per_rpc, orca_oob         the same
 //	any      any      every other case               run as is
 //
 // The facts behind the table, for google.golang.org/grpc v1.85.0 (the
@@ -122,11 +118,6 @@ const (
 		"it exits with \"Unsupported test case\""
 	noteGoServerCompression = "--strict_compression_checks=false: grpc-go's interop server " +
 		"links no gzip decompressor and ignores expect_compressed and response_compressed"
-	// TODO(issue 11 merge): remove once rpc.ClientConn builds the policy
-	// of the service config (rpc.WithDefaultServiceConfig, wired in
-	// client/main.go) and orca's newSubConnStream is rpc.NewSubConnStream.
-	reasonORCAUnwired = "our channel does not build load-balancing policies from the " +
-		"service config yet, so the test_backend_metrics_load_balancer policy never sees the RPCs"
 )
 
 // orcaServiceConfigArg selects the policy of the ORCA cases, for both
@@ -154,10 +145,7 @@ func isCompressionCase(c string) bool {
 // expected to fail (xfail is the reason).
 func plan(p pair, c string) (skip string, extra []string, note, xfail string) {
 	if isORCACase(c) {
-		if p.client == h2rpc {
-			xfail = reasonORCAUnwired
-		}
-		return "", []string{orcaServiceConfigArg}, "", xfail
+		return "", []string{orcaServiceConfigArg}, "", ""
 	}
 	skip, extra, note = planCompression(p, c)
 	return skip, extra, note, ""
