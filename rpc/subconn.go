@@ -148,8 +148,9 @@ func (sc *subConn) Connect() {
 	go sc.attempt(ctx, sc.addrs, sc.retries)
 }
 
-// attempt tries the addresses in order, within one connect timeout,
-// and makes the subchannel READY or TRANSIENT_FAILURE.
+// attempt tries the addresses in order, each within its own connect
+// timeout (so an address that swallows connections does not starve the
+// ones after it), and makes the subchannel READY or TRANSIENT_FAILURE.
 func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retries int) {
 	defer sc.cc.wg.Done()
 	start := time.Now()
@@ -157,20 +158,21 @@ func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retrie
 	// The attempt's context is not derived from a context of the
 	// channel: a derived context leaves a map behind in its parent for
 	// good, which every idle channel would carry. Shutdown cancels it.
-	ctx, cancel := context.WithTimeout(ctx, max(sc.cc.dopts.minConnectTimeout, wait))
+	timeout := max(sc.cc.dopts.minConnectTimeout, wait)
 	var (
 		t    transport.ClientTransport
 		addr resolver.Address
 		err  error
 	)
 	for _, addr = range addrs {
-		t, err = sc.dial(ctx, addr)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		t, err = sc.dial(actx, addr)
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
 		sc.cc.dopts.logger.Debug("rpc: connection attempt failed", "target", sc.cc.target, "addr", addr.Addr, "err", err)
 	}
-	cancel()
 
 	sc.mu.Lock()
 	sc.cancelDial = nil
