@@ -202,6 +202,7 @@ func (cs *clientStream) newAttempt(cc *ClientConn) (*transport.ClientStream, err
 		// and opening the stream (UNAVAILABLE): it takes no new
 		// streams, so pick again (the pick skips it).
 		if status.Code(err) == codes.Unavailable && cs.ctx.Err() == nil && attempt < maxTransparentRetries {
+			pr.sc.dropReady(pr.t)
 			continue
 		}
 		if ctxErr := cs.ctx.Err(); ctxErr != nil && status.Code(err) == codes.Unavailable {

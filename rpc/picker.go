@@ -50,6 +50,7 @@ func (cc *ClientConn) publishPicker(g *pickerGen) {
 // when the call ends.
 type pickResult struct {
 	t  transport.ClientTransport
+	sc *subConn // the subchannel of t
 	md metadata.MD
 	callEnd
 }
@@ -158,7 +159,7 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 			}
 			continue
 		}
-		return pickResult{t: t, md: res.Metadata, callEnd: callEnd{done: res.Done}}, nil
+		return pickResult{t: t, sc: sc, md: res.Metadata, callEnd: callEnd{done: res.Done}}, nil
 	}
 }
 

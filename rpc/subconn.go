@@ -299,6 +299,16 @@ func (sc *subConn) goneAway(t transport.ClientTransport) {
 }
 
 // readyTransport returns the subchannel's transport if it is READY and
+// dropReady stops picks from choosing t, which refused a stream because
+// it is draining or closing: its GoAway or Done, which make the
+// subchannel leave READY, may not have fired yet, and a call's
+// transparent retries must not all go to it meanwhile.
+func (sc *subConn) dropReady(t transport.ClientTransport) {
+	if rt := sc.ready.Load(); rt != nil && rt.t == t {
+		sc.ready.CompareAndSwap(rt, nil)
+	}
+}
+
 // still takes streams, or nil. It takes no lock: every pick calls it.
 func (sc *subConn) readyTransport() transport.ClientTransport {
 	rt := sc.ready.Load()
