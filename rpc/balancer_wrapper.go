@@ -171,14 +171,7 @@ func (bw *balancerWrapper) failLocked(err error) {
 	if bw.closed {
 		return
 	}
-	if bw.pending != nil {
-		bw.pending.close()
-		bw.pending = nil
-	}
-	if bw.cur != nil {
-		bw.cur.close()
-		bw.cur = nil
-	}
+	bw.closeBalancers()
 	bw.cc.publish(balancer.State{ConnectivityState: connectivity.TransientFailure, Picker: errPicker{err}})
 }
 
@@ -206,6 +199,11 @@ func (bw *balancerWrapper) subConns() []*subConn {
 // close closes the balancers; none of their methods is called after.
 func (bw *balancerWrapper) close() {
 	bw.closed = true
+	bw.closeBalancers()
+}
+
+// closeBalancers closes the current and the pending balancer, if any.
+func (bw *balancerWrapper) closeBalancers() {
 	if bw.pending != nil {
 		bw.pending.close()
 		bw.pending = nil
