@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,7 @@ type service struct {
 	impl    any
 	methods map[string]*MethodDesc
 	streams map[string]*StreamDesc
+	info    ServiceInfo // what GetServiceInfo reports
 }
 
 // NewServer returns a Server with opts; register services, then Serve.
@@ -91,6 +93,7 @@ func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
 		impl:    impl,
 		methods: make(map[string]*MethodDesc, len(desc.Methods)),
 		streams: make(map[string]*StreamDesc, len(desc.Streams)),
+		info:    newServiceInfo(desc),
 	}
 	for i := range desc.Methods {
 		svc.methods[desc.Methods[i].MethodName] = &desc.Methods[i]
@@ -101,28 +104,49 @@ func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
 	s.services[desc.ServiceName] = svc
 }
 
-// ServiceInfo describes a registered service.
+// ServiceInfo describes a registered service, as Server.GetServiceInfo
+// reports it.
 type ServiceInfo struct {
-	// Methods are the method names, unary and streaming.
-	Methods []string
-	// Metadata is the ServiceDesc's Metadata.
+	// Methods are the service's methods: the unary ones, then the
+	// streaming ones, each in the order of its ServiceDesc.
+	Methods []MethodInfo
+	// Metadata is the ServiceDesc's Metadata: for generated services, the
+	// name of the .proto file that defines the service, such as
+	// "echo/v1/echo.proto".
 	Metadata any
 }
 
-// GetServiceInfo lists the registered services by name.
+// MethodInfo describes a method of a registered service.
+type MethodInfo struct {
+	// Name is the method's name without the service, such as "Unary".
+	Name string
+	// IsClientStream says whether the client sends a stream of messages.
+	IsClientStream bool
+	// IsServerStream says whether the server sends a stream of messages.
+	IsServerStream bool
+}
+
+// newServiceInfo describes desc's service.
+func newServiceInfo(desc *ServiceDesc) ServiceInfo {
+	ms := make([]MethodInfo, 0, len(desc.Methods)+len(desc.Streams))
+	for _, m := range desc.Methods {
+		ms = append(ms, MethodInfo{Name: m.MethodName})
+	}
+	for _, sd := range desc.Streams {
+		ms = append(ms, MethodInfo{Name: sd.StreamName, IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams})
+	}
+	return ServiceInfo{Methods: ms, Metadata: desc.Metadata}
+}
+
+// GetServiceInfo describes the registered services, by fully qualified
+// name. Reflection (package rpc/reflection) builds its answers from it.
+// The result is the caller's to change.
 func (s *Server) GetServiceInfo() map[string]ServiceInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]ServiceInfo, len(s.services))
 	for name, svc := range s.services {
-		var ms []string
-		for m := range svc.methods {
-			ms = append(ms, m)
-		}
-		for m := range svc.streams {
-			ms = append(ms, m)
-		}
-		out[name] = ServiceInfo{Methods: ms}
+		out[name] = ServiceInfo{Methods: slices.Clone(svc.info.Methods), Metadata: svc.info.Metadata}
 	}
 	return out
 }
