@@ -8,6 +8,12 @@
 //	h2rpc-demo                     # server and client in one process
 //	h2rpc-demo -serve 127.0.0.1:50051
 //	h2rpc-demo -call 127.0.0.1:50051
+//
+// The server also serves reflection, so that grpcurl and other tools can
+// explore it without the .proto file:
+//
+//	grpcurl -plaintext 127.0.0.1:50051 list
+//	grpcurl -plaintext -d '{"message": "hi"}' 127.0.0.1:50051 echo.v1.Echo/Unary
 package main
 
 import (
@@ -28,6 +34,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/reflection"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -70,6 +77,9 @@ func newServer(w io.Writer) *rpc.Server {
 		return h(ctx, req)
 	}))
 	echov1.RegisterEchoServer(srv, echoServer{})
+	// Reflection lets grpcurl and other tools list, describe and call
+	// the server's services without the .proto files.
+	reflection.Register(srv)
 	return srv
 }
 

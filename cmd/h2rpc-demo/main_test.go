@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"regexp"
 	"testing"
 
@@ -25,6 +26,18 @@ func TestDemoMakesEveryKindOfCall(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestDemoServerServesReflection checks that the demo's server registers
+// reflection, both versions, beside echo.v1.Echo, so grpcurl can
+// explore it.
+func TestDemoServerServesReflection(t *testing.T) {
+	infos := newServer(io.Discard).GetServiceInfo()
+	for _, name := range []string{"echo.v1.Echo", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} {
+		if _, ok := infos[name]; !ok {
+			t.Errorf("the demo server does not serve %s", name)
 		}
 	}
 }

@@ -9,7 +9,8 @@
 // certificate of grpc-go (for *.test.google.fr, signed by its test CA), as
 // grpc-go's server does. Like grpc-go's, it reports backend metrics
 // (ORCA) per RPC and out of band, for the orca_per_rpc and orca_oob
-// cases. The ALTS flags are accepted and ignored: ALTS
+// cases, and serves reflection (grpc.reflection.v1 and v1alpha) for
+// grpcurl and other tools. The ALTS flags are accepted and ignored: ALTS
 // needs Google Cloud.
 package main
 
@@ -29,6 +30,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/orca"
+	"github.com/h2rpc/h2rpc/rpc/reflection"
 	"github.com/h2rpc/h2rpc/test/interop/service"
 )
 
@@ -84,6 +86,9 @@ func main() {
 	if err := service.RegisterWithMetrics(srv, oobMinReportInterval); err != nil {
 		log.Fatalf("registering the services: %v", err)
 	}
+	// Reflection (v1 and v1alpha), so grpcurl and grpc-go's reflection
+	// client can explore the server with no .proto files.
+	reflection.Register(srv)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
