@@ -28,3 +28,19 @@ func TestDemoMakesEveryKindOfCall(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoServerReportsItsHealthAndShutsItDownBeforeStopping(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDemo(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`/grpc\.health\.v1\.Health/Check +OK .*"" \(the whole server\) is SERVING`,
+		`/grpc\.health\.v1\.Health/Check +OK .*echo\.v1\.Echo is SERVING`,
+		`(?s)shut down \(before GracefulStop\):\n.*Health/Check +OK .*the whole server\) is NOT_SERVING\n.*Health/Check +OK .*echo\.v1\.Echo is NOT_SERVING`,
+	} {
+		if !regexp.MustCompile(want).Match(out.Bytes()) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
