@@ -240,6 +240,7 @@ func (b *balancerCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubCo
 		return nil, fmt.Errorf("rpc: NewSubConn without a StateListener")
 	}
 	sc := newSubConn(b.bw.cc, b, addrs, opts.StateListener)
+	sc.healthCheckEnabled = opts.HealthCheckEnabled
 	b.subs[sc] = struct{}{}
 	return sc, nil
 }

@@ -12,6 +12,7 @@ import (
 type channelOptions struct {
 	idleTimeout          time.Duration
 	disableServiceConfig bool
+	disableHealthCheck   bool
 	resolvers            []resolver.Builder
 	// defaultServiceConfig is the config used when the resolver gives
 	// none (WithDefaultServiceConfig sets it).
@@ -43,4 +44,14 @@ func WithResolvers(bs ...resolver.Builder) DialOption {
 	return dialOptionFunc(func(o *dialOptions) {
 		o.channel.resolvers = append(o.channel.resolvers, bs...)
 	})
+}
+
+// WithDisableHealthCheck turns client-side health checking off: the
+// channel ignores the service config's healthCheckConfig, and a
+// subchannel is READY as soon as its connection is. Health checking is on
+// by default, for balancers that ask for it (round_robin; not pick_first,
+// as in grpc-go) and only when the service config names a
+// healthCheckConfig.serviceName.
+func WithDisableHealthCheck() DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.channel.disableHealthCheck = true })
 }

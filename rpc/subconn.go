@@ -49,6 +49,9 @@ type subConn struct {
 	cancelDial context.CancelFunc        // while an attempt is under way
 	backoff    *time.Timer               // while in TRANSIENT_FAILURE
 	mustDrain  bool                      // a listener call was queued: unlock drains
+
+	healthCheckEnabled bool         // the balancer asked for health checking (healthcheck.go)
+	health             *healthCheck // cur's health check, while it runs
 }
 
 // readyTransport boxes a READY transport for an atomic pointer.
@@ -123,8 +126,10 @@ func (sc *subConn) setStateLocked(s connectivity.State, err error) {
 }
 
 // unlock releases sc.mu, then runs the serializer's queue if a state
-// change made this goroutine its runner.
+// change made this goroutine its runner. It first ends the health check
+// of a transport that is no longer sc.cur.
 func (sc *subConn) unlock() {
+	sc.stopStaleHealthCheckLocked()
 	drain := sc.mustDrain
 	sc.mustDrain = false
 	sc.mu.Unlock()
@@ -192,8 +197,7 @@ func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retrie
 	if err == nil {
 		sc.cur, sc.curAddr = t, addr
 		sc.retries = 0
-		sc.ready.Store(&readyTransport{t})
-		sc.setStateLocked(connectivity.Ready, nil)
+		sc.transportReadyLocked(t) // READY, or once its health check says so
 		sc.unlock()
 		// Callbacks, not a goroutine per connection waiting on GoAway
 		// and Done: an idle channel stays cheap.

@@ -4,6 +4,10 @@
 // port and makes one call of each kind against it (unary, server
 // streaming, client streaming, bidirectional), printing what went over the
 // wire in human terms: method, metadata, message sizes, status, timings.
+// The server also serves grpc.health.v1.Health (echo.v1.Echo SERVING, so
+// grpc_health_probe -addr=... -service=echo.v1.Echo answers 0); the demo
+// checks it, then shows the way down: Shutdown makes it NOT_SERVING
+// before GracefulStop.
 //
 //	h2rpc-demo                     # server and client in one process
 //	h2rpc-demo -serve 127.0.0.1:50051
@@ -33,6 +37,8 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/health"
+	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/reflection"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -63,24 +69,36 @@ func runDemo(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(w)
+	srv, hs := newServer(w)
 	go srv.Serve(lis)
 	defer srv.GracefulStop()
 	fmt.Fprintf(w, "echo.v1.Echo server listening on %s (HTTP/2 cleartext)\n\n", lis.Addr())
-	return runCalls(w, lis.Addr().String())
+	if err := runCalls(w, lis.Addr().String()); err != nil {
+		return err
+	}
+	// The way down: NOT_SERVING first, so that load balancers and probes
+	// stop sending work, then GracefulStop lets the RPCs in flight end.
+	hs.Shutdown()
+	fmt.Fprintln(w, "\nhealth server shut down (before GracefulStop):")
+	return showHealth(w, lis.Addr().String())
 }
 
-func newServer(w io.Writer) *rpc.Server {
+// newServer returns the demo's server: echo.v1.Echo and the health
+// service, which reports echo.v1.Echo SERVING.
+func newServer(w io.Writer) (*rpc.Server, *health.Server) {
 	srv := rpc.NewServer(rpc.UnaryInterceptor(func(ctx context.Context, req any, info *rpc.UnaryServerInfo, h rpc.UnaryHandler) (any, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		fmt.Fprintf(w, "  server  %s received %d B, metadata %s\n", info.FullMethod, size(req), showMD(md))
 		return h(ctx, req)
 	}))
 	echov1.RegisterEchoServer(srv, echoServer{})
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	hs.SetServingStatus(echov1.Echo_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	// Reflection lets grpcurl and other tools list, describe and call
 	// the server's services without the .proto files.
 	reflection.Register(srv)
-	return srv
+	return srv, hs
 }
 
 func runServer(addr string) error {
@@ -88,12 +106,13 @@ func runServer(addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(os.Stdout)
+	srv, hs := newServer(os.Stdout)
 	fmt.Printf("echo.v1.Echo server listening on %s (HTTP/2 cleartext); Ctrl-C stops it\n", lis.Addr())
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt)
 	go func() {
 		<-stop
+		hs.Shutdown() // probes see NOT_SERVING while the RPCs in flight end
 		srv.GracefulStop()
 	}()
 	if err := srv.Serve(lis); err != nil && !errors.Is(err, rpc.ErrServerStopped) {
@@ -168,6 +187,29 @@ func runCalls(w io.Writer, addr string) error {
 		}
 	}
 	report(w, echov1.Echo_Chat_FullMethodName, start, err, fmt.Sprintf("%d ping-pong rounds on one stream", rounds), "")
+	return showHealth(w, addr)
+}
+
+// showHealth asks the server at addr for its health and echo.v1.Echo's
+// (grpc.health.v1.Health/Check).
+func showHealth(w io.Writer, addr string) error {
+	cc, err := rpc.NewClient(addr)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	c := healthpb.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, service := range []string{"", echov1.Echo_ServiceDesc.ServiceName} {
+		start := time.Now()
+		r, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		name := service
+		if name == "" {
+			name = `"" (the whole server)`
+		}
+		report(w, healthpb.Health_Check_FullMethodName, start, err, fmt.Sprintf("%s is %v", name, r.GetStatus()), "")
+	}
 	return nil
 }
 

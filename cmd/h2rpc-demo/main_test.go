@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/h2rpc/h2rpc/rpc"
+
 	"go.uber.org/goleak"
 )
 
@@ -34,10 +36,32 @@ func TestDemoMakesEveryKindOfCall(t *testing.T) {
 // reflection, both versions, beside echo.v1.Echo, so grpcurl can
 // explore it.
 func TestDemoServerServesReflection(t *testing.T) {
-	infos := newServer(io.Discard).GetServiceInfo()
+	infos := newServerInfos()
 	for _, name := range []string{"echo.v1.Echo", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} {
 		if _, ok := infos[name]; !ok {
 			t.Errorf("the demo server does not serve %s", name)
 		}
 	}
+}
+
+func TestDemoServerReportsItsHealthAndShutsItDownBeforeStopping(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDemo(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`/grpc\.health\.v1\.Health/Check +OK .*"" \(the whole server\) is SERVING`,
+		`/grpc\.health\.v1\.Health/Check +OK .*echo\.v1\.Echo is SERVING`,
+		`(?s)shut down \(before GracefulStop\):\n.*Health/Check +OK .*the whole server\) is NOT_SERVING\n.*Health/Check +OK .*echo\.v1\.Echo is NOT_SERVING`,
+	} {
+		if !regexp.MustCompile(want).Match(out.Bytes()) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// newServerInfos is the service info of the demo's server.
+func newServerInfos() map[string]rpc.ServiceInfo {
+	srv, _ := newServer(io.Discard)
+	return srv.GetServiceInfo()
 }

@@ -7,67 +7,117 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the generated files under proto/ instead of comparing them")
+var update = flag.Bool("update", false, "rewrite the generated files instead of comparing them")
 
 // TestGeneratedCodeIsCurrent runs protoc with protoc-gen-go and
 // protoc-gen-rpc on every .proto file under proto/ and fails when a
 // committed .pb.go file differs from what they generate now, or when one
-// is left over without its .proto. This covers the example services
-// (proto/echo), the golden files of the generator (proto/internal/shapes,
-// one .proto file per shape of service, compiled by go vet and go build
-// like any package) and the protos of public packages whose generated
-// code lives where grpc-go users expect it rather than next to the
-// .proto file (grpc/reflection/v1 goes to rpc/reflection/grpc_reflection_v1,
-// as its go_package says).
-//
-// Files are written where their go_package puts them in the module
-// (protogen's module= parameter), which for the protos whose go_package
-// mirrors their path under proto/ is next to the .proto file.
+// is left over without its .proto. This covers both the example services
+// (proto/echo) and the golden files of the generator
+// (proto/internal/shapes, one .proto file per shape of service, compiled
+// by go vet and go build like any package), and the files whose Go
+// package lies elsewhere in the module (proto/grpc/health/v1/health.proto,
+// generated into rpc/health/grpc_health_v1; see generationRuns).
 //
 // After changing a .proto file or the generator, regenerate with
 //
 //	go test ./cmd/protoc-gen-rpc -run TestGeneratedCodeIsCurrent -update
 func TestGeneratedCodeIsCurrent(t *testing.T) {
-	res := mustRunProtoc(t, protoRoot, modulePlaced, protoFiles(t, protoRoot)...)
+	for _, run := range generationRuns(t) {
+		checkGenerated(t, run)
+	}
+}
+
+// modulePath is the module's import path: a .proto file whose go_package
+// lies in the module but outside proto/ is generated into the package that
+// path names, instead of next to the .proto file.
+const modulePath = "github.com/h2rpc/h2rpc"
+
+// moduleRoot is the module's root directory.
+var moduleRoot = filepath.Join("..", "..")
+
+// generationRun is one protoc run over the .proto files generated the
+// same way: files under proto/ whose Go package is next to them
+// (paths=source_relative, into proto/), or files whose Go package is
+// elsewhere in the module (module=modulePath, into the module's root, such
+// as proto/grpc/health/v1/health.proto into rpc/health/grpc_health_v1,
+// whose import path mirrors grpc-go's).
+type generationRun struct {
+	files []string // relative to protoRoot
+	args  []string
+	root  string   // where protoc's output paths are relative to
+	dirs  []string // directories, relative to root, that hold only generated .pb.go files of these files
+}
+
+// goPackageOption matches a .proto file's go_package option.
+var goPackageOption = regexp.MustCompile(`(?m)^option\s+go_package\s*=\s*"([^";]+)`)
+
+// generationRuns sorts the .proto files under proto/ into the protoc runs
+// that generate them.
+func generationRuns(t *testing.T) []generationRun {
+	t.Helper()
+	srcRel := generationRun{args: sourceRelative, root: protoRoot, dirs: []string{"."}}
+	mod := generationRun{args: []string{
+		"--go_out=OUT", "--go_opt=module=" + modulePath,
+		"--rpc_out=OUT", "--rpc_opt=module=" + modulePath,
+	}, root: moduleRoot}
+	for _, f := range protoFiles(t, protoRoot) {
+		b, err := os.ReadFile(filepath.Join(protoRoot, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := goPackageOption.FindSubmatch(b)
+		pkg := ""
+		if m != nil {
+			pkg = string(m[1])
+		}
+		rel, ok := strings.CutPrefix(pkg, modulePath+"/")
+		if !ok || strings.HasPrefix(rel, "proto/") {
+			srcRel.files = append(srcRel.files, f)
+			continue
+		}
+		mod.files = append(mod.files, f)
+		if !slices.Contains(mod.dirs, rel) {
+			mod.dirs = append(mod.dirs, rel)
+		}
+	}
+	runs := []generationRun{srcRel}
+	if len(mod.files) > 0 {
+		runs = append(runs, mod)
+	}
+	return runs
+}
+
+// checkGenerated runs protoc with protoc-gen-go and protoc-gen-rpc on the
+// files of run and compares the output with the committed files (or
+// rewrites them with -update), and reports committed .pb.go files that no
+// .proto file generates.
+func checkGenerated(t *testing.T, run generationRun) {
+	t.Helper()
+	res := mustRunProtoc(t, protoRoot, run.args, run.files...)
 	if len(res.files) == 0 {
 		t.Fatal("protoc generated nothing")
 	}
 
-	// The committed generated files: every one under proto/, and every
-	// one in a directory outside proto/ that protoc writes into.
 	committed := make(map[string]bool)
-	dirs := map[string]bool{"proto": true}
-	for name := range res.files {
-		if dir := path.Dir(name); !strings.HasPrefix(dir+"/", "proto/") {
-			dirs[dir] = true
-		}
-	}
-	for dir := range dirs {
-		root := filepath.Join(moduleRoot, filepath.FromSlash(dir))
-		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			switch {
-			case p == root && errors.Is(err, fs.ErrNotExist):
-				return nil // a new directory, not generated yet
-			case err != nil:
+	for _, dir := range run.dirs {
+		err := filepath.WalkDir(filepath.Join(run.root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".pb.go") {
 				return err
-			case d.IsDir() && p != root && dir != "proto":
-				return fs.SkipDir // only proto/ is walked whole
-			case d.IsDir() || !strings.HasSuffix(p, ".pb.go"):
-				return nil
 			}
-			rel, err := filepath.Rel(moduleRoot, p)
+			rel, err := filepath.Rel(run.root, path)
 			committed[filepath.ToSlash(rel)] = true
 			return err
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Fatal(err)
 		}
 	}
@@ -79,31 +129,32 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		got := res.files[name]
-		file := filepath.Join(moduleRoot, filepath.FromSlash(name))
+		path := filepath.Join(run.root, filepath.FromSlash(name))
+		shown := modulePathOf(path)
 		delete(committed, name)
 		if *update {
-			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(file, got, 0o644); err != nil {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		want, err := os.ReadFile(file)
+		want, err := os.ReadFile(path)
 		if err != nil {
-			t.Errorf("%s is generated but not committed (%v); run with -update", name, err)
+			t.Errorf("%s is generated but not committed (%v); run with -update", shown, err)
 			continue
 		}
 		if bytes.Equal(got, want) {
 			continue
 		}
 		if bytes.Equal(maskProtocVersion(got), maskProtocVersion(want)) {
-			t.Logf("%s was generated by another version of protoc; only its header differs", name)
+			t.Logf("%s was generated by another version of protoc; only its header differs", shown)
 			continue
 		}
 		t.Errorf("%s is out of date; run go test ./cmd/protoc-gen-rpc -run TestGeneratedCodeIsCurrent -update\n%s",
-			name, lineDiff(string(want), string(got)))
+			shown, lineDiff(string(want), string(got)))
 	}
 
 	stale := make([]string, 0, len(committed))
@@ -113,23 +164,23 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	sort.Strings(stale)
 	for _, name := range stale {
 		if *update {
-			if err := os.Remove(filepath.Join(moduleRoot, filepath.FromSlash(name))); err != nil {
+			if err := os.Remove(filepath.Join(run.root, filepath.FromSlash(name))); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		t.Errorf("%s is not generated from any .proto file; delete it, or run with -update", name)
+		t.Errorf("%s is not generated from any .proto file; delete it, or run with -update",
+			modulePathOf(filepath.Join(run.root, filepath.FromSlash(name))))
 	}
 }
 
-// moduleRoot is the root directory of the module.
-var moduleRoot = filepath.Join("..", "..")
-
-// modulePlaced are the arguments that write each generated file where
-// its go_package puts it in the module.
-var modulePlaced = []string{
-	"--go_out=OUT", "--go_opt=module=github.com/h2rpc/h2rpc",
-	"--rpc_out=OUT", "--rpc_opt=module=github.com/h2rpc/h2rpc",
+// modulePathOf names path, a file of the module, by its slash path from
+// the module's root, for messages.
+func modulePathOf(path string) string {
+	if rel, err := filepath.Rel(moduleRoot, path); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.ToSlash(path)
 }
 
 // protocVersionLine matches the protoc version in the headers of

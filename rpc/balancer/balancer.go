@@ -52,6 +52,13 @@ type NewSubConnOptions struct {
 	// order, never concurrently with the balancer's other calls. It is
 	// required.
 	StateListener func(SubConnState)
+	// HealthCheckEnabled turns client-side health checking on for the
+	// subchannel, when the channel's service config has a
+	// healthCheckConfig (and rpc.WithDisableHealthCheck is not set): the
+	// subchannel reports READY only while its backend's
+	// grpc.health.v1.Health/Watch says SERVING. round_robin sets it;
+	// pick_first does not, as in grpc-go.
+	HealthCheckEnabled bool
 }
 
 // State is what a balancer publishes to the channel.

@@ -17,14 +17,15 @@ var conflictingProtoPackages = []struct{ ours, theirs string }{
 	{"github.com/h2rpc/h2rpc/rpc/reflection/grpc_reflection_v1alpha", "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"},
 	{"github.com/h2rpc/h2rpc/test/interop/grpc_testing", "google.golang.org/grpc/interop/grpc_testing"},
 	{"github.com/h2rpc/h2rpc/proto/xds/data/orca/v3", "github.com/cncf/xds/go/xds/data/orca/v3"},
+	{"github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1", "google.golang.org/grpc/health/grpc_health_v1"},
 }
 
-// TestNoBinaryLinksBothReflectionProtoPackages checks that no binary of
+// TestNoBinaryLinksConflictingProtoPackages checks that no binary of
 // this module, commands and test binaries alike, links both packages of
-// a pair of conflictingProtoPackages: our reflection protos and
-// grpc-go's above all, since reflectcheck drives grpc-go's reflection
-// client against our server, which registers ours.
-func TestNoBinaryLinksBothReflectionProtoPackages(t *testing.T) {
+// a pair of conflictingProtoPackages: reflectcheck and healthcheck drive
+// grpc-go's reflection and health clients against our server, which
+// registers ours, so they must run it as a separate process.
+func TestNoBinaryLinksConflictingProtoPackages(t *testing.T) {
 	out, err := exec.Command("go", "list", "-test", "-f", "{{.ImportPath}}|{{.Name}}|{{join .Deps \",\"}}", "./...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -test ./...: %v\n%s", err, out)

@@ -7,6 +7,11 @@
 // A new address list adds and removes subchannels; a removed one closes
 // its connection once its RPCs are done.
 //
+// Its subchannels ask for client-side health checking
+// (balancer.NewSubConnOptions.HealthCheckEnabled): with a service
+// config's healthCheckConfig, a backend whose grpc.health.v1 status is not
+// SERVING is not picked.
+//
 // Package rpc imports it; importing it registers "round_robin".
 package roundrobin
 
@@ -77,7 +82,8 @@ func (b *roundRobin) UpdateClientConnState(s balancer.ClientConnState) error {
 		}
 		s := &sub{key: k, state: connectivity.Idle}
 		sc, err := b.cc.NewSubConn([]resolver.Address{a}, balancer.NewSubConnOptions{
-			StateListener: func(st balancer.SubConnState) { b.updateSubConnState(s, st) },
+			StateListener:      func(st balancer.SubConnState) { b.updateSubConnState(s, st) },
+			HealthCheckEnabled: true,
 		})
 		if err != nil {
 			continue

@@ -12,6 +12,13 @@
 // cases, and serves reflection (grpc.reflection.v1 and v1alpha) for
 // grpcurl and other tools. The ALTS flags are accepted and ignored: ALTS
 // needs Google Cloud.
+//
+// It also serves grpc.health.v1.Health (the whole server and
+// grpc.testing.TestService SERVING), so grpc_health_probe and any gRPC
+// health client can ask it. With --health_control_stdin, each line on its
+// standard input sets a status, for tests that watch one change:
+// "<STATUS> [service]" (no service: the whole server), "shutdown" or
+// "resume"; it answers each line with "health: ..." on standard error.
 package main
 
 import (
@@ -29,6 +36,8 @@ import (
 	"google.golang.org/grpc/testdata"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/health"
+	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/orca"
 	"github.com/h2rpc/h2rpc/rpc/reflection"
 	"github.com/h2rpc/h2rpc/test/interop/service"
@@ -53,6 +62,9 @@ var (
 	// not supported.
 	useALTS    = flag.Bool("use_alts", false, "Not supported (ALTS needs Google Cloud); must be false")
 	altsHSAddr = flag.String("alts_handshaker_service_address", "", "Ignored (ALTS is not supported)")
+
+	// healthControlStdin is ours: tests flip health statuses through it.
+	healthControlStdin = flag.Bool("health_control_stdin", false, `Read health status changes from standard input, one a line: "<STATUS> [service]", "shutdown" or "resume"`)
 )
 
 func main() {
@@ -86,6 +98,12 @@ func main() {
 	if err := service.RegisterWithMetrics(srv, oobMinReportInterval); err != nil {
 		log.Fatalf("registering the services: %v", err)
 	}
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	hs.SetServingStatus("grpc.testing.TestService", healthpb.HealthCheckResponse_SERVING)
+	if *healthControlStdin {
+		go controlHealth(os.Stdin, hs)
+	}
 	// Reflection (v1 and v1alpha), so grpcurl and grpc-go's reflection
 	// client can explore the server with no .proto files.
 	reflection.Register(srv)
@@ -94,6 +112,7 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
+		hs.Shutdown()
 		srv.Stop()
 	}()
 
