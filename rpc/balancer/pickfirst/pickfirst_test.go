@@ -2,11 +2,13 @@ package pickfirst
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/h2rpc/h2rpc/rpc/balancer"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
+	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // fakeCC is the channel as the balancer sees it, recorded.
@@ -58,6 +60,11 @@ func TestStickyTransientFailureAndIdleAfterLoss(t *testing.T) {
 	if cc.state.ConnectivityState != connectivity.TransientFailure || cc.resolveNows != 1 {
 		t.Fatalf("state %v, %d ResolveNow; want TRANSIENT_FAILURE, 1", cc.state.ConnectivityState, cc.resolveNows)
 	}
+	// Not a status error: the channel fails fail-fast RPCs with
+	// UNAVAILABLE and keeps wait-for-ready ones waiting.
+	if _, err := cc.state.Picker.Pick(balancer.PickInfo{}); !isPlainErr(err, "all refused") {
+		t.Errorf("pick error %v in TRANSIENT_FAILURE, want a plain error carrying the connection error", err)
+	}
 	sc.set(connectivity.Idle, nil) // backoff over
 	if sc.connects != 2 {
 		t.Errorf("%d Connect calls after the backoff, want 2", sc.connects)
@@ -81,4 +88,11 @@ func TestStickyTransientFailureAndIdleAfterLoss(t *testing.T) {
 	if _, err := cc.state.Picker.Pick(balancer.PickInfo{}); !errors.Is(err, balancer.ErrNoSubConnAvailable) || sc.connects != 3 {
 		t.Errorf("pick while IDLE: %v, %d Connect calls; want ErrNoSubConnAvailable and a reconnect", err, sc.connects)
 	}
+}
+
+// isPlainErr reports whether err is an error that is not a status error
+// and says want.
+func isPlainErr(err error, want string) bool {
+	_, isStatus := status.FromError(err)
+	return err != nil && !isStatus && strings.Contains(err.Error(), want)
 }
