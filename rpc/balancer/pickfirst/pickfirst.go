@@ -52,6 +52,12 @@ type pickFirst struct {
 func (b *pickFirst) UpdateClientConnState(s balancer.ClientConnState) error {
 	addrs := s.ResolverState.Addresses
 	if len(addrs) == 0 {
+		// Nothing left to connect to: the subchannel goes, and RPCs
+		// fail (or wait for ready) until the resolver finds addresses.
+		if b.sc != nil {
+			b.sc.Shutdown()
+			b.sc, b.addrs = nil, nil
+		}
 		b.ResolverError(errNoAddresses)
 		return balancer.ErrBadResolverState
 	}
