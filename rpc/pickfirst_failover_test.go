@@ -2,8 +2,10 @@ package rpc
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -54,5 +56,59 @@ func TestPickFirstMovesPastAnAddressThatSwallowsConnections(t *testing.T) {
 	defer cancel()
 	if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
 		t.Fatalf("pick_first never reached the second address: %v; state %v, good backend hits %d", err, cc.GetState(), good.hits.Load())
+	}
+}
+
+// TestPickFirstAddressUpdateRestartsAConnectingSubchannel: while
+// pick_first's subchannel is still CONNECTING to an address that never
+// answers (it accepts and stays silent, or it never accepts), a resolver
+// update that drops that address makes the subchannel start over on the
+// new list: a wait-for-ready call reaches the new address at once, not
+// after the connect timeout (200 s here).
+func TestPickFirstAddressUpdateRestartsAConnectingSubchannel(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) (addr string, dialled *atomic.Int64, opts []DialOption)
+	}{
+		{"accepts and stays silent", func(t *testing.T) (string, *atomic.Int64, []DialOption) {
+			addr, accepted := badServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+			return addr, accepted, nil
+		}},
+		{"never accepts", func(t *testing.T) (string, *atomic.Int64, []DialOption) {
+			const blackhole = "127.0.0.1:1"
+			dialled := new(atomic.Int64)
+			dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+				if addr == blackhole {
+					dialled.Add(1)
+					<-ctx.Done()
+					return nil, ctx.Err()
+				}
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", addr)
+			}
+			return blackhole, dialled, []DialOption{WithContextDialer(dialer)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stuck, dialled, opts := tc.setup(t)
+			good := startBackend(t, "127.0.0.2")
+			opts = append(opts, WithMinConnectTimeout(10*longWait))
+			r, cc, c := manualClient(t, &resolver.State{Addresses: []resolver.Address{{Addr: stuck}}}, opts...)
+			cc.Connect()
+			waitFor(t, "the attempt is dialling the address that never answers", func() bool { return dialled.Load() > 0 })
+			if err := r.UpdateState(resolver.State{Addresses: addrsOf(good)}); err != nil {
+				t.Fatal(err)
+			}
+			// Far shorter than the connect timeout: the call fails
+			// unless the attempt started over.
+			ctx, cancel := context.WithTimeout(context.Background(), longWait/2)
+			defer cancel()
+			if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+				t.Fatalf("call after the address update: %v; state %v", err, cc.GetState())
+			}
+			if good.hits.Load() != 1 {
+				t.Errorf("the new address got %d calls, want 1", good.hits.Load())
+			}
+		})
 	}
 }
