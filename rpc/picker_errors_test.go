@@ -17,12 +17,18 @@ import (
 )
 
 // ctlPolicy is a test policy driven by the test: it keeps one subchannel
-// over all addresses connected, and publishes the pickers the test gives
-// it (ctlBalancer.publish).
+// over all addresses connected, publishes a picker of it (whose Done
+// reports to ctlDones) when it is READY, and publishes the pickers the
+// test gives it (ctlBalancer.publish).
 const ctlPolicy = "test_controlled_picker"
 
-// ctlBuilt receives every ctlBalancer built.
-var ctlBuilt = make(chan *ctlBalancer, 4)
+var (
+	// ctlBuilt receives the ctlBalancers built (while there is room).
+	ctlBuilt = make(chan *ctlBalancer, 4)
+	// ctlDones receives the DoneInfo of every call picked by the READY
+	// picker (while there is room).
+	ctlDones = make(chan balancer.DoneInfo, 16)
+)
 
 type ctlBuilder struct{}
 
@@ -31,7 +37,10 @@ func init() { balancer.Register(ctlBuilder{}) }
 func (ctlBuilder) Name() string { return ctlPolicy }
 func (ctlBuilder) Build(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
 	b := &ctlBalancer{cc: cc}
-	ctlBuilt <- b
+	select {
+	case ctlBuilt <- b:
+	default:
+	}
 	return b
 }
 
@@ -47,10 +56,13 @@ func (b *ctlBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	}
 	var sc balancer.SubConn
 	sc, err := b.cc.NewSubConn(s.ResolverState.Addresses, balancer.NewSubConnOptions{StateListener: func(st balancer.SubConnState) {
-		b.ready.Store(st.ConnectivityState == connectivity.Ready)
-		if st.ConnectivityState == connectivity.Idle {
+		switch st.ConnectivityState {
+		case connectivity.Ready:
+			b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: b.readyPicker()})
+		case connectivity.Idle:
 			sc.Connect()
 		}
+		b.ready.Store(st.ConnectivityState == connectivity.Ready)
 	}})
 	if err != nil {
 		return err
@@ -70,10 +82,17 @@ func (b *ctlBalancer) publish(cc *ClientConn, s connectivity.State, p balancer.P
 	cc.ser.run(func() { b.cc.UpdateState(balancer.State{ConnectivityState: s, Picker: p}) })
 }
 
-// readyPicker picks the balancer's subchannel.
+// readyPicker picks the balancer's subchannel, with a Done reporting to
+// ctlDones.
 func (b *ctlBalancer) readyPicker() balancer.Picker {
+	done := func(di balancer.DoneInfo) {
+		select {
+		case ctlDones <- di:
+		default:
+		}
+	}
 	return pickerFunc(func(balancer.PickInfo) (balancer.PickResult, error) {
-		return balancer.PickResult{SubConn: b.sc}, nil
+		return balancer.PickResult{SubConn: b.sc, Done: done}, nil
 	})
 }
 
@@ -98,8 +117,23 @@ func failingPicker(err error, picked chan<- struct{}) balancer.Picker {
 func ctlClient(t *testing.T) (*ClientConn, *testClient, *ctlBalancer) {
 	t.Helper()
 	bk := startBackend(t, "127.0.0.1")
+	return ctlClientAt(t, bk.addr)
+}
+
+// ctlClientAt is ctlClient to the server at addr. It empties ctlBuilt and
+// ctlDones first.
+func ctlClientAt(t *testing.T, addr string, opts ...DialOption) (*ClientConn, *testClient, *ctlBalancer) {
+	t.Helper()
+	for drained := false; !drained; {
+		select {
+		case <-ctlBuilt:
+		case <-ctlDones:
+		default:
+			drained = true
+		}
+	}
 	sc := `{"loadBalancingConfig": [{"` + ctlPolicy + `": {}}]}`
-	_, cc, c := manualClient(t, &resolver.State{Addresses: addrsOf(bk), ServiceConfig: parseSC(t, sc)})
+	_, cc, c := manualClient(t, &resolver.State{Addresses: []resolver.Address{{Addr: addr}}, ServiceConfig: parseSC(t, sc)}, opts...)
 	cc.Connect()
 	var b *ctlBalancer
 	select {
