@@ -297,7 +297,9 @@ func (cs *clientStream) CloseSend() error {
 	return nil
 }
 
-// SendMsg sends a message; io.EOF means the stream ended (RecvMsg says how).
+// SendMsg sends a message; io.EOF means the stream ended (RecvMsg says
+// how). A call that sends one message (unary, server streaming) gets nil
+// instead of io.EOF.
 func (cs *clientStream) SendMsg(m any) error {
 	last := !cs.desc.ClientStreams
 	cs.mu.Lock()
@@ -326,7 +328,13 @@ func (cs *clientStream) SendMsg(m any) error {
 	}
 	select {
 	case <-s.Done():
-		// The stream is over; RecvMsg returns its status.
+		// The stream is over; RecvMsg returns its status. A call that
+		// sends one message reports nothing (as grpc-go): generated
+		// code returns SendMsg's error before its user can call
+		// RecvMsg, which would give them io.EOF instead of the status.
+		if !cs.desc.ClientStreams {
+			return nil
+		}
 		return io.EOF
 	default:
 	}
