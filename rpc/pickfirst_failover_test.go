@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 )
 
@@ -110,5 +112,46 @@ func TestPickFirstAddressUpdateRestartsAConnectingSubchannel(t *testing.T) {
 				t.Errorf("the new address got %d calls, want 1", good.hits.Load())
 			}
 		})
+	}
+}
+
+// TestPickFirstEmptyAddressListFailsUntilAddressesReturn: a READY
+// pick_first channel whose resolver now gives no address goes
+// TRANSIENT_FAILURE;
+// fail-fast calls fail UNAVAILABLE, a wait-for-ready call waits and
+// succeeds once an address is back.
+func TestPickFirstEmptyAddressListFailsUntilAddressesReturn(t *testing.T) {
+	good := startBackend(t, "127.0.0.1")
+	r, cc, c := manualClient(t, &resolver.State{Addresses: addrsOf(good)})
+	ctx := ctxWait(t)
+	if _, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+		t.Fatal(err)
+	}
+	// The channel applies states asynchronously: the rejection
+	// (ErrBadResolverState) shows as a ResolveNow, not here.
+	if err := r.UpdateState(resolver.State{}); err != nil {
+		t.Fatal(err)
+	}
+	for s := cc.GetState(); s != connectivity.TransientFailure; s = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, s) {
+			t.Fatalf("channel %v with no address, want TRANSIENT_FAILURE", s)
+		}
+	}
+	_, err := c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	short, cancel := context.WithTimeout(ctx, shortWait)
+	defer cancel()
+	_, err = c.Unary(short, wrapperspb.Bytes(nil), WaitForReady(true))
+	wantCode(t, err, codes.DeadlineExceeded)
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := c.Unary(ctx, wrapperspb.Bytes(nil), WaitForReady(true))
+		waiting <- err
+	}()
+	if err := r.UpdateState(resolver.State{Addresses: addrsOf(good)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("wait-for-ready call once the address is back: %v", err)
 	}
 }

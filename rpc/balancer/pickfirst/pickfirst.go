@@ -5,6 +5,8 @@
 // reconnects, again from the first address) and the resolver is asked to
 // resolve again; the channel is TRANSIENT_FAILURE only once every address
 // failed, and stays so, retrying after each backoff, until one connects.
+// An address list that becomes empty shuts the subchannel down and makes
+// the channel TRANSIENT_FAILURE until addresses come back.
 //
 // Package rpc imports it; importing it registers "pick_first".
 package pickfirst
