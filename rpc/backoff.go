@@ -1,8 +1,9 @@
 package rpc
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/h2rpc/h2rpc/internal/backoff"
 )
 
 // BackoffConfig is the reconnect backoff of the gRPC document "gRPC
@@ -32,22 +33,5 @@ const DefaultMinConnectTimeout = 20 * time.Second
 
 // delay returns the wait before retry number retries (0 for the first).
 func (bc BackoffConfig) delay(retries int) time.Duration {
-	if retries == 0 {
-		return bc.jitter(bc.BaseDelay)
-	}
-	d := float64(bc.BaseDelay)
-	limit := float64(bc.MaxDelay)
-	for i := 0; i < retries && d < limit; i++ {
-		d *= bc.Multiplier
-	}
-	d = min(d, limit)
-	return bc.jitter(time.Duration(d))
-}
-
-func (bc BackoffConfig) jitter(d time.Duration) time.Duration {
-	f := float64(d) * (1 + bc.Jitter*(rand.Float64()*2-1))
-	if f < 0 {
-		return 0
-	}
-	return time.Duration(f)
+	return backoff.Config(bc).Delay(retries)
 }

@@ -4,11 +4,9 @@ import (
 	"fmt"
 
 	"github.com/h2rpc/h2rpc/rpc/balancer"
-	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 	"github.com/h2rpc/h2rpc/rpc/serviceconfig"
-	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // defaultPolicy is the load-balancing policy of a channel whose service
@@ -53,7 +51,7 @@ func (bw *balancerWrapper) updateResolverState(s resolver.State) error {
 	cfg, err := bw.chooseServiceConfig(s.ServiceConfig)
 	if err != nil {
 		// No valid config, and none before: the channel fails.
-		bw.failLocked(status.Errorf(codes.Unavailable, "rpc: invalid service config from the resolver of %s: %v", bw.cc.target, err))
+		bw.failLocked(fmt.Errorf("rpc: invalid service config from the resolver of %s: %v", bw.cc.target, err))
 		return balancer.ErrBadResolverState
 	}
 	name, lbCfg, err := policyOf(cfg)
@@ -61,7 +59,7 @@ func (bw *balancerWrapper) updateResolverState(s resolver.State) error {
 		// The policy's own config does not parse: keep the balancer
 		// we have, or fail if there is none.
 		if bw.latest() == nil {
-			bw.failLocked(status.Errorf(codes.Unavailable, "rpc: invalid load-balancing config: %v", err))
+			bw.failLocked(fmt.Errorf("rpc: invalid load-balancing config: %v", err))
 			return balancer.ErrBadResolverState
 		}
 		name, lbCfg = bw.latest().name, nil
@@ -166,7 +164,9 @@ func (bw *balancerWrapper) resolverError(err error) {
 }
 
 // failLocked publishes TRANSIENT_FAILURE with a picker failing RPCs with
-// err, closing the balancers.
+// err, closing the balancers. err is not a status error (nor wraps one):
+// fail-fast RPCs fail UNAVAILABLE with it, wait-for-ready RPCs wait for
+// the next picker.
 func (bw *balancerWrapper) failLocked(err error) {
 	if bw.closed {
 		return

@@ -89,6 +89,12 @@ type clientStream struct {
 	rs       *retryState     // nil unless the method has a retry policy (retry.go)
 	throttle *retryThrottler // the channel's retry throttling, nil without
 
+	// A stream's context watch (watchCtx); unused by unary calls,
+	// which always end in finish on the caller's goroutine.
+	watched   bool           // set before the watch starts
+	stopWatch func() bool    // read only by the caller's goroutines
+	ending    sync.WaitGroup // held by the finish that runs, for those that lose
+
 	mu       sync.Mutex // also guards s while rs is not committed
 	finished bool
 	sentLast bool
@@ -169,7 +175,34 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, fixe
 	}
 	cs.s = s
 	cs.reader.init(s)
+	if desc != unaryDesc && fixed == nil {
+		cs.watchCtx()
+	}
 	return cs, nil
+}
+
+// watchCtx ends the call when its context ends, so that a stream its
+// user abandons (cancels its context and never reads it again) is
+// counted out of the channel's idleness, reported to its balancer's
+// Done, and gives its retry buffer back. context.AfterFunc runs no
+// goroutine until the context ends; finish stops it.
+func (cs *clientStream) watchCtx() {
+	cs.watched = true
+	cs.stopWatch = context.AfterFunc(cs.ctx, cs.ctxDone)
+}
+
+// ctxDone is the context watch of watchCtx.
+func (cs *clientStream) ctxDone() {
+	err := status.FromContextError(cs.ctx.Err()).Err()
+	if rs := cs.rs; rs != nil {
+		// A call not committed yet ends with its context's status.
+		rs.mu.Lock()
+		if !rs.committed.Load() {
+			rs.fail(err)
+		}
+		rs.mu.Unlock()
+	}
+	cs.finishCall(err, true)
 }
 
 // newAttempt opens the transport stream of one attempt of the call on a
@@ -264,7 +297,9 @@ func (cs *clientStream) CloseSend() error {
 	return nil
 }
 
-// SendMsg sends a message; io.EOF means the stream ended (RecvMsg says how).
+// SendMsg sends a message; io.EOF means the stream ended (RecvMsg says
+// how). A call that sends one message (unary, server streaming) gets nil
+// instead of io.EOF.
 func (cs *clientStream) SendMsg(m any) error {
 	last := !cs.desc.ClientStreams
 	cs.mu.Lock()
@@ -293,7 +328,13 @@ func (cs *clientStream) SendMsg(m any) error {
 	}
 	select {
 	case <-s.Done():
-		// The stream is over; RecvMsg returns its status.
+		// The stream is over; RecvMsg returns its status. A call that
+		// sends one message reports nothing (as grpc-go): generated
+		// code returns SendMsg's error before its user can call
+		// RecvMsg, which would give them io.EOF instead of the status.
+		if !cs.desc.ClientStreams {
+			return nil
+		}
 		return io.EOF
 	default:
 	}
@@ -384,17 +425,49 @@ func (cs *clientStream) end() error {
 
 // finish ends the call once: reports header and trailer to call options,
 // and resets the stream if it is still open.
-func (cs *clientStream) finish(err error) {
+func (cs *clientStream) finish(err error) { cs.finishCall(err, false) }
+
+// finishCall is finish; byWatch when the context watch calls it, on a
+// goroutine of its own.
+func (cs *clientStream) finishCall(err error, byWatch bool) {
 	cs.mu.Lock()
 	if cs.finished {
 		cs.mu.Unlock()
+		if cs.watched {
+			// The watch may be finishing the call: what it reports
+			// (call options, trailer) is written once we return.
+			cs.ending.Wait()
+		}
 		return
 	}
 	cs.finished = true
+	if cs.watched {
+		cs.ending.Add(1)
+	}
 	s := cs.s
 	cs.mu.Unlock()
+	if cs.watched && !byWatch {
+		// Our cancel below must not start the watch.
+		cs.stopWatch()
+	}
+	if cs.rs != nil {
+		// Ends the retries first: a retry switching attempts is done
+		// once this returns, so s and callEnd are the last attempt's.
+		cs.rs.finish()
+		s = cs.stream()
+	}
 	if err != nil {
 		s.Close(err)
+	}
+	var received bool
+	if byWatch {
+		// The call's own fields belong to its user's goroutine; the
+		// stream, closed now, says without waiting whether the
+		// response began.
+		_, herr := s.RecvCompress()
+		received = herr == nil
+	} else {
+		received = cs.decided || cs.gotMsg
 	}
 	if cs.ci.header != nil && *cs.ci.header == nil {
 		if md, err := s.Header(); err == nil {
@@ -404,14 +477,14 @@ func (cs *clientStream) finish(err error) {
 	if cs.ci.trailer != nil {
 		*cs.ci.trailer = s.Trailer()
 	}
-	cs.callEnd.finish(err, s, cs.decided || cs.gotMsg)
+	cs.callEnd.finish(err, s, received)
 	cs.cancel()
-	if cs.rs != nil {
-		cs.rs.finish()
-	}
 	if err == nil && cs.throttle != nil {
 		// Every successful call refills the retry throttling, whatever
 		// its method (gRFC A6).
 		cs.throttle.success()
+	}
+	if cs.watched {
+		cs.ending.Done()
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/connectivity"
+	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 func TestHeaderOfStreamFailedBeforeHeadersIsNilNil(t *testing.T) {
@@ -89,5 +92,41 @@ func TestResponseCardinalityViolationIsUnimplemented(t *testing.T) {
 			s.CloseSend()
 			wantCode(t, s.RecvMsg(new(wrapperspb.BytesValue)), codes.Unimplemented)
 		})
+	}
+}
+
+// TestAbandonedStreamEndsItsCall: a stream whose context its user cancels
+// and which is never used again ends its call anyway: the balancer's
+// Done hears of it (CANCELLED) and the channel, counting it out, goes
+// idle after its idle timeout. Before, both waited for a RecvMsg that
+// never came: the channel never went idle.
+func TestAbandonedStreamEndsItsCall(t *testing.T) {
+	_, addr := startServer(t, &testService{bidi: func(s BidiStreamingServer[wrapperspb.BytesValue, wrapperspb.BytesValue]) error {
+		<-s.Context().Done() // never answers
+		return s.Context().Err()
+	}})
+	cc, c, _ := ctlClientAt(t, addr, WithIdleTimeout(200*time.Millisecond))
+	ctx, cancel := context.WithCancel(ctxWait(t))
+	s, err := c.Bidi(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(wrapperspb.Bytes([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // and s is never used again
+	select {
+	case di := <-ctlDones:
+		if status.Code(di.Err) != codes.Canceled || !di.BytesSent {
+			t.Errorf("Done of the abandoned stream: err %v, bytes sent %v; want CANCELLED, true", di.Err, di.BytesSent)
+		}
+	case <-time.After(longWait):
+		t.Fatal("the balancer's Done was never called for the abandoned stream")
+	}
+	wctx := ctxWait(t)
+	for st := cc.GetState(); st != connectivity.Idle; st = cc.GetState() {
+		if !cc.WaitForStateChange(wctx, st) {
+			t.Fatalf("the channel stayed %v with only an abandoned stream, want IDLE after the idle timeout", st)
+		}
 	}
 }

@@ -45,6 +45,31 @@ func TestSendAfterServerReturnedIsEOF(t *testing.T) {
 	}
 }
 
+// TestServerStreamingRefusedBeforeItsRequestReportsTheStatus: a server
+// that fails a server-streaming call before its request arrives (here a
+// stream interceptor) answers trailers-only; the client's SendMsg of the
+// one request, after that, returns nil rather than io.EOF (as grpc-go),
+// so that generated code does not hand its user io.EOF for the stream,
+// and Recv returns the server's status.
+func TestServerStreamingRefusedBeforeItsRequestReportsTheStatus(t *testing.T) {
+	_, addr := startServer(t, &testService{}, StreamInterceptor(func(any, ServerStream, *StreamServerInfo, StreamHandler) error {
+		return status.Error(codes.PermissionDenied, "refused before the request")
+	}))
+	cc, _ := dial(t, addr)
+	s, err := cc.NewStream(ctxWait(t), &testServiceDesc.Streams[0], "/test.v1.Test/Download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Header() // waits for the trailers-only response
+	if err := s.SendMsg(wrapperspb.Bytes(nil)); err != nil {
+		t.Fatalf("SendMsg after the server ended the call: %v, want nil (Recv reports the status)", err)
+	}
+	err = s.RecvMsg(new(wrapperspb.BytesValue))
+	if st := status.Convert(err); st.Code() != codes.PermissionDenied {
+		t.Fatalf("RecvMsg: %v, want the server's PERMISSION_DENIED", err)
+	}
+}
+
 // TestInvalidMetadataFailsCall: request metadata that cannot be sent (a
 // non-ASCII value, a reserved grpc- key) fails the call with INTERNAL
 // instead of being dropped silently; the handler never runs.

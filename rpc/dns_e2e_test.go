@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/h2rpc/h2rpc/internal/dnstest"
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver/dns"
 )
 
@@ -123,4 +126,57 @@ func TestDNSRecordChangesMoveTraffic(t *testing.T) {
 	if n := d.Queries("svc.test", dnsmessage.TypeA); n < 2 {
 		t.Errorf("%d A queries, want at least 2", n)
 	}
+}
+
+// TestDNSServiceConfigFromTXTRecord: a dns resolver that reads service
+// configs (dns.WithServiceConfig(true)), asked about a name whose
+// _grpc_config TXT record chooses round_robin and a 300 ms timeout for
+// Unary, gives a channel that balances over every A record and ends a
+// call its server holds with DEADLINE_EXCEEDED, the caller's deadline
+// being far away.
+func TestDNSServiceConfigFromTXTRecord(t *testing.T) {
+	d := dnstest.New(t)
+	hosts := []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
+	ls, port := listenSamePort(t, hosts...)
+	bs := make([]*backend, len(hosts))
+	for i, l := range ls {
+		b := &backend{addr: l.Addr().String(), held: make(chan struct{}, 16), hold: make(chan struct{})}
+		b.serve(l)
+		t.Cleanup(b.stop)
+		t.Cleanup(func() { close(b.hold) }) // before stop: held calls return
+		bs[i] = b
+	}
+	d.SetA("svc.test", hosts...)
+	d.SetTXT("_grpc_config.svc.test", `grpc_config=[{"serviceConfig":{`+
+		`"loadBalancingConfig":[{"round_robin":{}}],`+
+		`"methodConfig":[{"name":[{"service":"test.v1.Test","method":"Unary"}],"timeout":"0.3s"}]}}]`)
+
+	cc, c := dial(t, "dns://"+d.Addr()+"/svc.test:"+port,
+		WithResolvers(dns.NewBuilder(dns.WithServiceConfig(true))), fastBackoff, WithLogger(discardLogger()))
+	cc.Connect()
+	// round_robin: a READY subchannel per A record (pick_first, the
+	// default, would have one subchannel over the three).
+	waitFor(t, "a READY subchannel per A record", func() bool {
+		st := subConnStates(cc)
+		for _, b := range bs {
+			if st[b.addr] != connectivity.Ready {
+				return false
+			}
+		}
+		return len(st) == len(bs)
+	})
+	for range 30 {
+		if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), WaitForReady(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := hitsOf(bs); h[0] == 0 || h[1] == 0 || h[2] == 0 {
+		t.Errorf("calls per backend %v, want every A record to get some (round_robin)", h)
+	}
+	// The method's timeout applies: the held call ends, the caller's own
+	// deadline is far.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*longWait)
+	defer cancel()
+	_, err := c.Unary(ctx, wrapperspb.Bytes([]byte("hold")))
+	wantCode(t, err, codes.DeadlineExceeded)
 }

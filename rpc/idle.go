@@ -1,12 +1,11 @@
 package rpc
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
-	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
-	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // DefaultIdleTimeout is how long a channel goes without RPCs before it
@@ -72,7 +71,7 @@ func (cc *ClientConn) exitIdle() error {
 		// The resolver could not be built: the channel fails calls
 		// with the reason until it goes idle and tries again.
 		cc.dopts.logger.Warn("rpc: building the resolver failed", "target", cc.target, "err", err)
-		e := status.Errorf(codes.Unavailable, "rpc: resolver of %s: %v", cc.target, err)
+		e := fmt.Errorf("rpc: resolver of %s: %v", cc.target, err)
 		cc.ser.schedule(func() { bw.failLocked(e) })
 	}
 	return nil

@@ -85,11 +85,14 @@ func (e *callEnd) finish(err error, s *transport.ClientStream, received bool) {
 }
 
 // pick chooses the transport of a call with the channel's picker, waking
-// an idle channel. While nothing is READY, calls wait for the balancer's
-// next picker; those that do not wait for ready fail at once with the
-// balancer's error (UNAVAILABLE, carrying the last connection error) when
-// it publishes TRANSIENT_FAILURE. A subchannel picked but no longer READY
-// is picked again with the next picker.
+// an idle channel. A picker's error decides what the call does, as the
+// balancer.Picker contract says: ErrNoSubConnAvailable makes it wait for
+// the next picker; a status error fails it with that status at once,
+// even when it waits for ready (pickerStatusErr); any other error (what
+// a balancer in TRANSIENT_FAILURE returns, carrying the last connection
+// error) fails a fail-fast call with UNAVAILABLE and makes a
+// wait-for-ready call wait for the next picker. A subchannel picked but
+// no longer READY is picked again with the next picker.
 func (cc *ClientConn) pick(ctx context.Context, waitForReady bool, method string) (pickResult, error) {
 	counted := cc.onCallBegin()
 	pr, err := cc.pickLoop(ctx, waitForReady, method)
@@ -133,17 +136,16 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 			if errors.Is(err, balancer.ErrNoSubConnAvailable) {
 				continue
 			}
-			st, isStatus := status.FromError(err)
-			if !isStatus || st.Code() == codes.Unavailable {
-				if waitForReady {
-					lastErr = err
-					continue
-				}
-				if !isStatus {
-					return pickResult{}, status.Error(codes.Unavailable, err.Error())
-				}
+			if st, isStatus := status.FromError(err); isStatus {
+				// The balancer chose the call's status: it fails
+				// now, waiting for ready or not (gRFC A54).
+				return pickResult{}, pickerStatusErr(st)
 			}
-			return pickResult{}, err
+			if waitForReady {
+				lastErr = err
+				continue
+			}
+			return pickResult{}, status.Error(codes.Unavailable, err.Error())
 		}
 		sc, ok := res.SubConn.(*subConn)
 		if !ok || sc.cc != cc {
@@ -161,6 +163,18 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 		}
 		return pickResult{t: t, sc: sc, md: res.Metadata, callEnd: callEnd{done: res.Done}}, nil
 	}
+}
+
+// pickerStatusErr is the error of a call whose picker failed it with st.
+// The codes gRFC A54 keeps for the server's own use (a balancer cannot
+// mean them: the request never reached a server) become INTERNAL.
+func pickerStatusErr(st *status.Status) error {
+	switch st.Code() {
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+		codes.Aborted, codes.OutOfRange, codes.DataLoss:
+		return status.Errorf(codes.Internal, "rpc: the picker failed the call with a code reserved to servers: %v", st.Err())
+	}
+	return st.Err()
 }
 
 // errForeignSubConn is the error of a pick that returned a SubConn this

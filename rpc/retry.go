@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -148,22 +147,9 @@ func newRetryState(cc *ClientConn, p *serviceconfig.RetryPolicy, throttle *retry
 
 // startRetries makes the call retryable under policy.
 func (cs *clientStream) startRetries(cc *ClientConn, policy *serviceconfig.RetryPolicy) {
-	rs := newRetryState(cc, policy, cs.throttle)
-	cs.rs = rs
-	if cs.desc != unaryDesc {
-		// A stream its user abandons by ending its context gives its
-		// replay buffer back to the channel then, not never. (A unary
-		// call always ends in finish, which does it.) A call not
-		// committed yet ends with its context's status.
-		ctx := cs.ctx
-		context.AfterFunc(ctx, func() {
-			rs.mu.Lock()
-			if !rs.committed.Load() {
-				rs.fail(status.FromContextError(ctx.Err()).Err())
-			}
-			rs.mu.Unlock()
-		})
-	}
+	// A stream its user abandons by ending its context gives its replay
+	// buffer back when the context ends (clientStream.watchCtx).
+	cs.rs = newRetryState(cc, policy, cs.throttle)
 }
 
 // add keeps msg for replay; false when a buffer limit would be passed

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -182,6 +183,48 @@ func TestRetryThrottlingStopsRetries(t *testing.T) {
 	}
 	if fmt.Sprint(per) != "[5 1 1]" {
 		t.Errorf("attempts per call = %v, want [5 1 1]", per)
+	}
+}
+
+// TestRetryThrottlingBoundsConcurrentCalls: 50 calls at once against a
+// server that always fails UNAVAILABLE share the channel's 10 tokens: a
+// retry is allowed only while a failure leaves more than 5 (gRFC A6), so
+// whatever their interleaving the server sees the 50 first attempts and
+// at most 4 retries (the failures that leave 9, 8, 7 and 6 tokens).
+func TestRetryThrottlingBoundsConcurrentCalls(t *testing.T) {
+	const calls = 50
+	var a attempts
+	_, addr := startServer(t, failingUnary(&a, 1<<30, codes.Unavailable))
+	cc, c := dial(t, addr, WithDefaultServiceConfig(retryConfig(5, `["UNAVAILABLE"]`,
+		`, "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}`)))
+	ctx := ctxWait(t)
+	// Connected first, so that no call fails before the server sees it.
+	cc.Connect()
+	for s := cc.GetState(); s != connectivity.Ready; s = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, s) {
+			t.Fatalf("channel never READY (%v)", s)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Unary(ctx, wrapperspb.Bytes(nil))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("call: %v, want UNAVAILABLE", err)
+		}
+	}
+	// The first failures are retried, so more than 50; at most 4 are.
+	if n := a.count(); n <= calls || n > calls+4 {
+		t.Errorf("server saw %d attempts for %d calls, want %d to %d", n, calls, calls+1, calls+4)
 	}
 }
 

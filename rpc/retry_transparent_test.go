@@ -10,12 +10,17 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // rawGRPCServer is a minimal HTTP/2 gRPC server on one connection that
 // answers each new stream as reply says: "refuse" (RST_STREAM
 // REFUSED_STREAM, so the stream was never processed), "unavailable" (a
-// trailers-only UNAVAILABLE) or "ok" (an empty message and OK). It
+// trailers-only UNAVAILABLE), "headers-then-unavailable" (response
+// headers, then trailers with UNAVAILABLE) or "ok" (an empty message and
+// OK). It
 // records each stream's grpc-previous-rpc-attempts.
 type rawGRPCServer struct {
 	replies []string
@@ -100,6 +105,11 @@ func (rs *rawGRPCServer) handle(conn net.Conn) {
 			switch reply {
 			case "refuse":
 				fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+			case "headers-then-unavailable":
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
+					BlockFragment: block(":status", "200", "content-type", "application/grpc")})
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
+					BlockFragment: block("grpc-status", "14", "grpc-message", "down after headers")})
 			case "unavailable":
 				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
 					BlockFragment: block(":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "down")})
@@ -139,5 +149,54 @@ func TestRetryTransparentRetryDoesNotCountAsAnAttempt(t *testing.T) {
 	// one real retry says one attempt came before.
 	if len(srv.prev) != 3 || srv.prev[0] != "" || srv.prev[1] != "" || srv.prev[2] != "1" {
 		t.Errorf("grpc-previous-rpc-attempts per stream = %q, want [\"\" \"\" \"1\"]", srv.prev)
+	}
+}
+
+// TestRetryTrailersOnlyIsRetriedButHeadersCommit: a trailers-only
+// response with a retryable code does not commit the call, which is
+// retried (gRFC A6: only response headers commit); response headers
+// followed by trailers with the same code commit it, and it is not
+// retried. Unary and server-streaming calls alike.
+func TestRetryTrailersOnlyIsRetriedButHeadersCommit(t *testing.T) {
+	download := func(c *testClient) error {
+		s, err := c.Download(ctxWait(t), wrapperspb.Bytes(nil))
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := s.Recv(); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	unary := func(c *testClient) error {
+		_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+		return err
+	}
+	for _, kind := range []struct {
+		name string
+		call func(*testClient) error
+	}{{"unary", unary}, {"server streaming", download}} {
+		for _, tc := range []struct {
+			replies []string
+			code    codes.Code
+			streams int
+		}{
+			{[]string{"unavailable", "unavailable", "ok"}, codes.OK, 3},
+			{[]string{"headers-then-unavailable", "ok"}, codes.Unavailable, 1},
+		} {
+			srv := &rawGRPCServer{replies: tc.replies}
+			addr := srv.serve(t)
+			_, c := dial(t, addr, WithDefaultServiceConfig(retryConfig(3, `["UNAVAILABLE"]`, "")))
+			err := kind.call(c)
+			srv.mu.Lock()
+			n := len(srv.prev)
+			srv.mu.Unlock()
+			if status.Code(err) != tc.code || n != tc.streams {
+				t.Errorf("%s, replies %q: %v after %d attempts, want code %v after %d", kind.name, tc.replies, err, n, tc.code, tc.streams)
+			}
+		}
 	}
 }

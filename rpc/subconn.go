@@ -20,6 +20,10 @@ import (
 // shut down.
 var errSubConnShutdown = errors.New("rpc: subchannel shut down")
 
+// errAddressesChanged ends a connection attempt of a subchannel whose
+// new address list no longer has the address it was dialling.
+var errAddressesChanged = errors.New("rpc: subchannel addresses changed")
+
 // subConn is a subchannel (balancer.SubConn): at most one transport at a
 // time to the first of its addresses that answers, its own connectivity
 // state and its own backoff ("gRPC connection backoff").
@@ -46,7 +50,9 @@ type subConn struct {
 	cur        transport.ClientTransport // while READY
 	curAddr    resolver.Address          // cur's address
 	retries    int                       // failed attempts since the last READY
-	cancelDial context.CancelFunc        // while an attempt is under way
+	cancelDial context.CancelCauseFunc   // while an attempt is under way
+	attemptGen uint64                    // counts attempts: only the latest one may change the state
+	dialing    resolver.Address          // the address the attempt under way dials
 	backoff    *time.Timer               // while in TRANSIENT_FAILURE
 	mustDrain  bool                      // a listener call was queued: unlock drains
 
@@ -83,8 +89,10 @@ func (sc *subConn) String() string { return fmt.Sprint(sc.Addresses()) }
 // it when its resolver's list changes; it is not part of
 // balancer.SubConn). A connection to an address still in the list is
 // kept; one to an address no longer in it is closed once its RPCs are
-// done, and the subchannel goes IDLE. An attempt under way goes on with
-// the old list.
+// done, and the subchannel goes IDLE. An attempt under way that dials an
+// address no longer in the list starts over on the new list (the
+// subchannel stays CONNECTING); one that dials an address still in it
+// goes on.
 func (sc *subConn) UpdateAddresses(addrs []resolver.Address) {
 	sc.mu.Lock()
 	if sc.shutdown {
@@ -92,6 +100,12 @@ func (sc *subConn) UpdateAddresses(addrs []resolver.Address) {
 		return
 	}
 	sc.addrs = append([]resolver.Address(nil), addrs...)
+	if sc.cancelDial != nil && !slices.ContainsFunc(addrs, sc.dialing.Equal) {
+		sc.cancelDial(errAddressesChanged)
+		sc.startAttemptLocked()
+		sc.unlock()
+		return
+	}
 	t := sc.cur
 	if t == nil || slices.ContainsFunc(addrs, sc.curAddr.Equal) {
 		sc.unlock()
@@ -147,16 +161,28 @@ func (sc *subConn) Connect() {
 		return
 	}
 	sc.setStateLocked(connectivity.Connecting, nil)
+	sc.startAttemptLocked()
+}
+
+// startAttemptLocked starts a connection attempt over the subchannel's
+// addresses, superseding any attempt under way. Caller holds sc.mu.
+func (sc *subConn) startAttemptLocked() {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sc.cancelDial = func() { cancel(errSubConnShutdown) }
+	sc.cancelDial = cancel
+	sc.attemptGen++
+	sc.dialing = resolver.Address{}
+	if len(sc.addrs) > 0 {
+		sc.dialing = sc.addrs[0]
+	}
 	sc.cc.wg.Add(1)
-	go sc.attempt(ctx, sc.addrs, sc.retries)
+	go sc.attempt(ctx, sc.attemptGen, sc.addrs, sc.retries)
 }
 
 // attempt tries the addresses in order, each within its own connect
 // timeout (so an address that swallows connections does not starve the
-// ones after it), and makes the subchannel READY or TRANSIENT_FAILURE.
-func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retries int) {
+// ones after it), and makes the subchannel READY or TRANSIENT_FAILURE,
+// unless a newer attempt (gen is this one's) superseded it meanwhile.
+func (sc *subConn) attempt(ctx context.Context, gen uint64, addrs []resolver.Address, retries int) {
 	defer sc.cc.wg.Done()
 	start := time.Now()
 	wait := sc.cc.dopts.backoff.delay(retries)
@@ -170,6 +196,11 @@ func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retrie
 		err  error
 	)
 	for _, addr = range addrs {
+		sc.mu.Lock()
+		if sc.attemptGen == gen {
+			sc.dialing = addr
+		}
+		sc.mu.Unlock()
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		t, err = sc.dial(actx, addr)
 		cancel()
@@ -180,14 +211,20 @@ func (sc *subConn) attempt(ctx context.Context, addrs []resolver.Address, retrie
 	}
 
 	sc.mu.Lock()
-	sc.cancelDial = nil
-	if sc.shutdown {
+	if sc.shutdown || sc.attemptGen != gen {
+		// Shut down, or superseded by an attempt over a new address
+		// list.
+		reason := ErrClientConnClosing
+		if !sc.shutdown {
+			reason = errAddressesChanged
+		}
 		sc.unlock()
 		if t != nil {
-			t.Close(ErrClientConnClosing)
+			t.Close(reason)
 		}
 		return
 	}
+	sc.cancelDial = nil
 	if err == nil && !sc.cc.addTransport(t) {
 		// The channel closed meanwhile.
 		sc.unlock()
@@ -302,17 +339,20 @@ func (sc *subConn) goneAway(t transport.ClientTransport) {
 	t.GracefulClose()
 }
 
-// readyTransport returns the subchannel's transport if it is READY and
 // dropReady stops picks from choosing t, which refused a stream because
 // it is draining or closing: its GoAway or Done, which make the
 // subchannel leave READY, may not have fired yet, and a call's
-// transparent retries must not all go to it meanwhile.
+// transparent retries must not all go to it meanwhile. (The transport
+// marks itself draining before it signals GoAway and Done: a GOAWAY
+// frame or a dead connection refuses streams a moment before picks can
+// see it.)
 func (sc *subConn) dropReady(t transport.ClientTransport) {
 	if rt := sc.ready.Load(); rt != nil && rt.t == t {
 		sc.ready.CompareAndSwap(rt, nil)
 	}
 }
 
+// readyTransport returns the subchannel's transport if it is READY and
 // still takes streams, or nil. It takes no lock: every pick calls it.
 func (sc *subConn) readyTransport() transport.ClientTransport {
 	rt := sc.ready.Load()
@@ -342,7 +382,7 @@ func (sc *subConn) Shutdown() {
 	}
 	sc.shutdown = true
 	if sc.cancelDial != nil {
-		sc.cancelDial()
+		sc.cancelDial(errSubConnShutdown)
 	}
 	if sc.backoff != nil {
 		sc.backoff.Stop()

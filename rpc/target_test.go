@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,4 +174,56 @@ func TestResolverBuildErrorFailsCalls(t *testing.T) {
 	if !strings.Contains(err.Error(), "cannot build this resolver") {
 		t.Errorf("error %v does not carry the builder's", err)
 	}
+}
+
+// TestUnixTargetsThroughAChannel: calls on channels to unix:path (relative
+// and absolute), unix:///abs and unix-abstract:name targets reach a
+// server listening on that Unix socket.
+func TestUnixTargetsThroughAChannel(t *testing.T) {
+	serveUnix := func(t *testing.T, addr string) *atomic.Int64 {
+		t.Helper()
+		lis, err := net.Listen("unix", addr)
+		if err != nil {
+			t.Skipf("listen unix %q: %v", addr, err)
+		}
+		hits := new(atomic.Int64)
+		srv := NewServer()
+		srv.RegisterService(&testServiceDesc, &testService{unary: func(_ context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+			hits.Add(1)
+			return in, nil
+		}})
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(lis) }()
+		t.Cleanup(func() {
+			srv.Stop()
+			<-done
+		})
+		return hits
+	}
+	call := func(t *testing.T, target string, hits *atomic.Int64) {
+		t.Helper()
+		before := hits.Load()
+		_, c := dial(t, target, WithLogger(discardLogger()))
+		out, err := c.Unary(ctxWait(t), wrapperspb.Bytes([]byte("unix")), WaitForReady(true))
+		if err != nil {
+			t.Fatalf("call to %q: %v", target, err)
+		}
+		if string(out.Value) != "unix" || hits.Load() != before+1 {
+			t.Fatalf("call to %q: reply %q, %d calls served; want the echo, 1", target, out.Value, hits.Load()-before)
+		}
+	}
+	t.Run("path", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "s.sock")
+		hits := serveUnix(t, path)
+		call(t, "unix://"+path, hits) // unix:///abs
+		call(t, "unix:"+path, hits)
+		t.Chdir(dir)
+		call(t, "unix:s.sock", hits)
+	})
+	t.Run("abstract", func(t *testing.T) {
+		name := "h2rpc-rpc-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		hits := serveUnix(t, "@"+name)
+		call(t, "unix-abstract:"+name, hits)
+	})
 }

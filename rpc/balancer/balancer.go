@@ -184,11 +184,14 @@ var ErrNoSubConnAvailable = errors.New("balancer: no SubConn is available")
 // Picker chooses a subchannel for each RPC. Pick is called concurrently
 // and must not block.
 //
-// Pick's errors: ErrNoSubConnAvailable makes the RPC wait for the next
-// picker. A status error (package status) fails the RPC with that status,
-// unless it is UNAVAILABLE and the RPC waits for ready, which then waits
-// for the next picker. Any other error is an UNAVAILABLE failure (or a
-// wait, under wait-for-ready).
+// Pick's errors, as in grpc-go and gRFC A54: ErrNoSubConnAvailable makes
+// the RPC wait for the next picker. A status error (package status) fails
+// the RPC with that status at once, even when it waits for ready; the
+// codes A54 reserves to servers (INVALID_ARGUMENT, NOT_FOUND,
+// ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, DATA_LOSS)
+// become INTERNAL. Any other error fails a fail-fast RPC with UNAVAILABLE
+// and makes a wait-for-ready RPC wait for the next picker: it is what a
+// balancer in TRANSIENT_FAILURE should return.
 type Picker interface {
 	Pick(info PickInfo) (PickResult, error)
 }

@@ -5,19 +5,20 @@
 // reconnects, again from the first address) and the resolver is asked to
 // resolve again; the channel is TRANSIENT_FAILURE only once every address
 // failed, and stays so, retrying after each backoff, until one connects.
+// An address list that becomes empty shuts the subchannel down and makes
+// the channel TRANSIENT_FAILURE until addresses come back.
 //
 // Package rpc imports it; importing it registers "pick_first".
 package pickfirst
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/h2rpc/h2rpc/rpc/balancer"
-	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
-	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // Name is the policy's name in a service config.
@@ -53,6 +54,12 @@ type pickFirst struct {
 func (b *pickFirst) UpdateClientConnState(s balancer.ClientConnState) error {
 	addrs := s.ResolverState.Addresses
 	if len(addrs) == 0 {
+		// Nothing left to connect to: the subchannel goes, and RPCs
+		// fail (or wait for ready) until the resolver finds addresses.
+		if b.sc != nil {
+			b.sc.Shutdown()
+			b.sc, b.addrs = nil, nil
+		}
 		b.ResolverError(errNoAddresses)
 		return balancer.ErrBadResolverState
 	}
@@ -116,8 +123,12 @@ func (b *pickFirst) updateSubConnState(sc balancer.SubConn, st balancer.SubConnS
 	}
 }
 
+// fail publishes TRANSIENT_FAILURE with a picker failing RPCs with err.
+// The picker's error is not a status (err is kept as text, not wrapped,
+// since it may carry one): a fail-fast RPC fails UNAVAILABLE with it, a
+// wait-for-ready RPC waits for the next picker.
 func (b *pickFirst) fail(err error) {
-	b.publish(connectivity.TransientFailure, errPicker{status.Errorf(codes.Unavailable, "connection to %s failed: %v", b.cc.Target(), err)})
+	b.publish(connectivity.TransientFailure, errPicker{fmt.Errorf("connection to %s failed: %v", b.cc.Target(), err)})
 }
 
 func (b *pickFirst) publish(s connectivity.State, p balancer.Picker) {
@@ -127,7 +138,7 @@ func (b *pickFirst) publish(s connectivity.State, p balancer.Picker) {
 
 func (b *pickFirst) ResolverError(err error) {
 	if b.sc == nil || b.state == connectivity.TransientFailure {
-		b.publish(connectivity.TransientFailure, errPicker{status.Errorf(codes.Unavailable, "name resolution of %s failed: %v", b.cc.Target(), err)})
+		b.publish(connectivity.TransientFailure, errPicker{fmt.Errorf("name resolution of %s failed: %v", b.cc.Target(), err)})
 	}
 }
 

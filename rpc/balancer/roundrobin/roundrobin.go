@@ -17,14 +17,13 @@ package roundrobin
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 
 	"github.com/h2rpc/h2rpc/rpc/balancer"
-	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
-	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
 // Name is the policy's name in a service config.
@@ -159,12 +158,12 @@ func (b *roundRobin) publish() {
 		b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: p})
 	case b.resErr != nil && len(b.subs) == 0:
 		b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.TransientFailure,
-			Picker: errPicker{status.Errorf(codes.Unavailable, "round_robin: %v", b.resErr)}})
+			Picker: errPicker{fmt.Errorf("round_robin: %v", b.resErr)}})
 	case connecting:
 		b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Connecting, Picker: queuePicker{}})
 	default:
 		b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.TransientFailure,
-			Picker: errPicker{status.Errorf(codes.Unavailable, "round_robin: every address of %s failed, last: %v", b.cc.Target(), b.lastErr)}})
+			Picker: errPicker{fmt.Errorf("round_robin: every address of %s failed, last: %v", b.cc.Target(), b.lastErr)}})
 	}
 }
 
@@ -174,7 +173,7 @@ func (b *roundRobin) ResolverError(err error) {
 	}
 	b.resErr = err
 	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.TransientFailure,
-		Picker: errPicker{status.Errorf(codes.Unavailable, "round_robin: name resolution of %s failed: %v", b.cc.Target(), err)}})
+		Picker: errPicker{fmt.Errorf("round_robin: name resolution of %s failed: %v", b.cc.Target(), err)}})
 }
 
 func (b *roundRobin) ExitIdle() {

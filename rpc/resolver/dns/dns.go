@@ -60,6 +60,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/h2rpc/h2rpc/internal/backoff"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 )
 
@@ -93,7 +94,7 @@ type Builder struct {
 	// Test seams: the backoff after failures, the timer the resolver
 	// sleeps on, this host's name and this client's percentile for TXT
 	// choices.
-	backoff    backoff
+	backoff    backoff.Config
 	after      func(time.Duration) (<-chan time.Time, func() bool)
 	hostname   func() (string, error)
 	percentile func() int
@@ -138,7 +139,7 @@ func NewBuilder(opts ...Option) *Builder {
 	b := &Builder{
 		minInterval:   DefaultMinResolutionInterval,
 		lookupTimeout: DefaultLookupTimeout,
-		backoff:       defaultBackoff,
+		backoff:       backoff.Default,
 		after: func(d time.Duration) (<-chan time.Time, func() bool) {
 			t := time.NewTimer(d)
 			return t.C, t.Stop

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 )
@@ -114,28 +113,6 @@ func TestIPLiteralsResolveToThemselvesAtBuild(t *testing.T) {
 		if len(s.Addresses) != 1 || s.Addresses[0].Addr != want || s.ServiceConfig != nil {
 			t.Errorf("Build(%q): state %+v, want the one address %s", target, s, want)
 		}
-	}
-}
-
-func TestBackoffGrowsToItsCap(t *testing.T) {
-	b := defaultBackoff
-	prevLow := time.Duration(0)
-	for n := range 20 {
-		want := float64(b.base)
-		for range n {
-			want *= b.multiplier
-		}
-		want = min(want, float64(b.max))
-		low, high := time.Duration(want*(1-b.jitter)), time.Duration(want*(1+b.jitter))
-		for range 20 {
-			if d := b.delay(n); d < low || d > high {
-				t.Fatalf("delay(%d) = %v, want within [%v, %v]", n, d, low, high)
-			}
-		}
-		if low < prevLow {
-			t.Fatalf("delay(%d) can be shorter than delay(%d)", n, n-1)
-		}
-		prevLow = low
 	}
 }
 

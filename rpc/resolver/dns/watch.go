@@ -74,7 +74,7 @@ func (r *dnsResolver) watch() {
 			err = r.cc.UpdateState(state)
 		}
 		if err != nil {
-			if !r.sleep(r.b.backoff.delay(failures)) {
+			if !r.sleep(r.b.backoff.Delay(failures)) {
 				return
 			}
 			failures++
