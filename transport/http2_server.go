@@ -311,14 +311,18 @@ func (t *http2Server) handleGoAway(goAwayFrame) error {
 // ServerStream is one RPC's stream on a server connection.
 type ServerStream struct {
 	stream
-	t         *http2Server
-	method    string
-	cancel    context.CancelFunc
-	subtype   string
-	encoding  string // the client's grpc-encoding
-	accept    string // the client's grpc-accept-encoding
-	authority string
-	scheme    string
+	t      *http2Server
+	method string
+	cancel context.CancelFunc
+	// contentType is the request's content-type, valid for gRPC; the
+	// codec's subtype is parsed from it when asked (ContentSubtype)
+	// rather than kept beside it, which would take the stream into the
+	// allocator's next size class.
+	contentType string
+	encoding    string // the client's grpc-encoding
+	accept      string // the client's grpc-accept-encoding
+	authority   string
+	scheme      string
 
 	mu           sync.Mutex // guards what follows
 	sendCompress string     // grpc-encoding of responses
@@ -344,7 +348,8 @@ type ServerStream struct {
 
 	// md is the request's custom metadata as received (see
 	// requestHeaders.md), and userAgent its user-agent, which handlers
-	// see as metadata too; read-only once the handler has the stream.
+	// see as metadata too (see IncomingMD); read-only once the handler
+	// has the stream.
 	md        []hpack.HeaderField
 	userAgent string
 
@@ -368,7 +373,10 @@ var errStreamDone = status.Error(codes.Canceled, "transport: the stream is done"
 func (s *ServerStream) Method() string { return s.method }
 
 // ContentSubtype is the request's codec name ("" for plain application/grpc).
-func (s *ServerStream) ContentSubtype() string { return s.subtype }
+func (s *ServerStream) ContentSubtype() string {
+	sub, _ := contentSubtype(s.contentType)
+	return sub
+}
 
 // RecvCompress is the client's grpc-encoding.
 func (s *ServerStream) RecvCompress() string { return s.encoding }
@@ -457,7 +465,7 @@ func (s *ServerStream) keepFieldsLocked(fields []hpack.HeaderField) {
 func (s *ServerStream) appendResponseHeadersLocked(fields []hpack.HeaderField) []hpack.HeaderField {
 	fields = append(fields,
 		hpack.HeaderField{Name: ":status", Value: "200"},
-		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
+		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.ContentSubtype())},
 	)
 	if s.sendCompress != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-encoding", Value: s.sendCompress})

@@ -214,7 +214,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	// Not a gRPC request: a real HTTP answer. The content-type is checked
 	// first, as grpc-go does.
-	subtype, ok := contentSubtype(rq.contentType)
+	_, ok := contentSubtype(rq.contentType)
 	if !ok {
 		t.answerHTTP(id, &rq, b.endStream, &answerUnsupportedMediaType,
 			status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
@@ -249,13 +249,13 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 
 	s := &ServerStream{
-		t:         t,
-		method:    rq.path,
-		subtype:   subtype,
-		encoding:  rq.encoding,
-		accept:    rq.accept,
-		authority: rq.authority,
-		scheme:    rq.scheme,
+		t:           t,
+		method:      rq.path,
+		contentType: rq.contentType,
+		encoding:    rq.encoding,
+		accept:      rq.accept,
+		authority:   rq.authority,
+		scheme:      rq.scheme,
 	}
 	s.ss = s
 	ctx := t.handleCtx
@@ -310,11 +310,17 @@ func (t *http2Server) earlyAbort(id uint32, httpStatus int, st *status.Status) {
 }
 
 // IncomingMD returns the request's metadata as a new MD. It implements
-// metadata.Source for the stream's context.
+// metadata.Source for the stream's context. Besides the custom metadata
+// it holds, as grpc-go's incoming metadata does, the request's
+// ":authority", "content-type", "user-agent" and "grpc-accept-encoding"
+// (those present): a client forwarding the MD as outgoing metadata sends
+// none of them, since they are reserved.
 func (s *ServerStream) IncomingMD() metadata.MD {
-	md := make(metadata.MD, len(s.md)+1)
-	if s.userAgent != "" {
-		md["user-agent"] = []string{s.userAgent}
+	md := make(metadata.MD, len(s.md)+len(visibleRequestHeaders))
+	for _, k := range visibleRequestHeaders {
+		if v := s.visibleHeader(k); v != "" {
+			md[k] = []string{v}
+		}
 	}
 	for _, f := range s.md {
 		// Checked when the headers arrived: no error here.
@@ -323,14 +329,35 @@ func (s *ServerStream) IncomingMD() metadata.MD {
 	return md
 }
 
+// visibleRequestHeaders are the request headers, reserved for the
+// protocol, that handlers see in their incoming metadata, as in grpc-go.
+var visibleRequestHeaders = [...]string{":authority", "content-type", "user-agent", "grpc-accept-encoding"}
+
+// visibleHeader returns the value of one of visibleRequestHeaders in the
+// request, or "" (also for any other key).
+func (s *ServerStream) visibleHeader(key string) string {
+	switch key {
+	case ":authority":
+		return s.authority
+	case "content-type":
+		return s.contentType
+	case "user-agent":
+		return s.userAgent
+	case "grpc-accept-encoding":
+		return s.accept
+	}
+	return ""
+}
+
 // IncomingValues returns the values of the lower-case key in the
 // request's metadata, or nil. It implements metadata.Source.
 func (s *ServerStream) IncomingValues(key string) []string {
-	if key == "user-agent" {
-		if s.userAgent == "" {
-			return nil
+	switch key {
+	case ":authority", "content-type", "user-agent", "grpc-accept-encoding":
+		if v := s.visibleHeader(key); v != "" {
+			return []string{v}
 		}
-		return []string{s.userAgent}
+		return nil
 	}
 	var md metadata.MD
 	for _, f := range s.md {
