@@ -88,6 +88,17 @@ type ServerConfig struct {
 	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// InTapHandle, when set, admits or refuses each new request stream
+	// before a handler runs for it (rpc.InTapHandle). It runs on the
+	// reader goroutine, once the request headers were checked and before
+	// the stream waits for a handler slot, so it must be quick: ctx is
+	// the stream's context (metadata, deadline), and the context it
+	// returns, derived from ctx, is the one the handler gets. An error
+	// refuses the stream with a trailers-only response: the error's
+	// status, or PERMISSION_DENIED with its text if it has none (as
+	// grpc-go), then RST_STREAM(NO_ERROR) if the client's side is still
+	// open. Other streams of the connection carry on.
+	InTapHandle func(ctx context.Context, s *ServerStream) (context.Context, error)
 
 	// answerLinger overrides answeredLinger (tests).
 	answerLinger time.Duration
@@ -121,6 +132,8 @@ type http2Server struct {
 	// answerLinger is how long a stream answered by answerHTTP waits for
 	// the rest of its request once the answer is out.
 	answerLinger time.Duration
+	// inTap is ServerConfig.InTapHandle.
+	inTap func(ctx context.Context, s *ServerStream) (context.Context, error)
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -150,6 +163,7 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 		enforcer:   keepalive.NewEnforcer(cfg.KeepalivePolicy),
 
 		answerLinger: cmp.Or(cfg.answerLinger, answeredLinger),
+		inTap:        cfg.InTapHandle,
 	}
 	t.endWritten = func() { t.ending.Add(-1) }
 	t.endOrphaned = func(error) { t.ending.Add(-1) }
