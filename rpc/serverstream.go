@@ -231,8 +231,9 @@ func (s *Server) runUnary(st *serverStream, svc *service, md *MethodDesc) (reply
 	return md.Handler(svc.impl, st.ctx, st.RecvMsg, s.unaryInt)
 }
 
-// processStream runs a streaming method.
-func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *StreamDesc) {
+// processStream runs a streaming method of impl (nil for the
+// UnknownServiceHandler).
+func (s *Server) processStream(ss *transport.ServerStream, impl any, sd *StreamDesc) {
 	st, fail := s.newServerStream(ss)
 	if fail != nil {
 		ss.WriteStatus(fail)
@@ -242,9 +243,9 @@ func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *Str
 	err := s.guard(ss, func() error {
 		if s.streamInt != nil {
 			info := &StreamServerInfo{FullMethod: ss.Method(), IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}
-			return s.streamInt(svc.impl, st, info, sd.Handler)
+			return s.streamInt(impl, st, info, sd.Handler)
 		}
-		return sd.Handler(svc.impl, st)
+		return sd.Handler(impl, st)
 	})
 	ss.WriteStatus(statusOf(err))
 }
