@@ -16,7 +16,8 @@ import (
 	"github.com/h2rpc/h2rpc/rpc/tap"
 )
 
-// newExampleClient is how these examples connect to their server.
+// newExampleClient is how the new examples and tests of package rpc_test
+// connect to their server.
 func newExampleClient(addr string) (*rpc.ClientConn, error) {
 	return rpc.NewClient(addr)
 }

@@ -72,9 +72,13 @@ func NewServer(opts ...ServerOption) *Server {
 	return s
 }
 
-// RegisterService registers impl under desc. It panics if impl does not
-// implement desc.HandlerType, if the service is registered twice, or if
-// called after Serve — as grpc-go does, since these are programming errors.
+// RegisterService registers impl under desc; *Server is the
+// ServiceRegistrar generated Register functions and third-party services
+// register through. It panics, with a message naming the problem, if impl
+// does not implement desc.HandlerType, if the service is registered
+// twice, or if it is called once Serve has started: these are programming
+// errors, which grpc-go answers with log.Fatalf (the program exits); a
+// panic says the same and can be recovered by a test.
 func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
 	if impl != nil && desc.HandlerType != nil {
 		ht := reflect.TypeOf(desc.HandlerType).Elem()
