@@ -98,3 +98,28 @@ func TestInTapHandleRefusedRPCsNeverReachTheHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestInTapHandleAdmittingWithANilContext: a hook that admits an RPC but
+// returns a nil context does not break it: the handler gets the RPC's own
+// context.
+func TestInTapHandleAdmittingWithANilContext(t *testing.T) {
+	hook := func(context.Context, *tap.Info) (context.Context, error) { return nil, nil }
+	svc := &testService{unary: func(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+		if m, ok := Method(ctx); !ok || m != "/test.v1.Test/Unary" {
+			return nil, status.Errorf(codes.Internal, "Method = %q, %v", m, ok)
+		}
+		if v := metadata.ValueFromIncomingContext(ctx, "k"); len(v) != 1 || v[0] != "v" {
+			return nil, status.Errorf(codes.Internal, "metadata k = %q", v)
+		}
+		if ctx.Err() != nil {
+			return nil, status.Errorf(codes.Internal, "context ended: %v", ctx.Err())
+		}
+		return in, nil
+	}}
+	_, addr := startServer(t, svc, InTapHandle(hook), Logger(discardLogger()))
+	_, c := dial(t, addr)
+	ctx := metadata.AppendToOutgoingContext(ctxWait(t), "k", "v")
+	if _, err := c.Unary(ctx, wrapperspb.Bytes([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+}

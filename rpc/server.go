@@ -322,7 +322,12 @@ func (s *Server) inTap() func(ctx context.Context, ss *transport.ServerStream) (
 		return nil
 	}
 	return func(ctx context.Context, ss *transport.ServerStream) (context.Context, error) {
-		return h(ctx, &tap.Info{FullMethodName: ss.Method(), Header: ss.IncomingMD()})
+		tctx, err := h(ctx, &tap.Info{FullMethodName: ss.Method(), Header: ss.IncomingMD()})
+		if err == nil && tctx == nil {
+			// A hook that admits with a nil context: the stream's own.
+			return ctx, nil
+		}
+		return tctx, err
 	}
 }
 
