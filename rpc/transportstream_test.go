@@ -262,3 +262,20 @@ func TestHandlerSeesAuthorityInIncomingMetadata(t *testing.T) {
 		})
 	}
 }
+
+// TestServerTransportStreamFromContextAllocatesNothing: a handler's
+// context serves its ServerTransportStream from the serverStream itself,
+// so looking it up (what rpc.SetHeader and friends do) allocates nothing.
+func TestServerTransportStreamFromContextAllocatesNothing(t *testing.T) {
+	st := &serverStream{}
+	st.sctx = streamContext{Context: context.Background(), st: st}
+	ctx := context.Context(&st.sctx)
+	var got ServerTransportStream
+	allocs := testing.AllocsPerRun(100, func() { got = ServerTransportStreamFromContext(ctx) })
+	if allocs != 0 {
+		t.Errorf("ServerTransportStreamFromContext allocates %v times per call, want 0", allocs)
+	}
+	if got != (*transportStream)(st) {
+		t.Errorf("ServerTransportStreamFromContext = %v, want the stream's own", got)
+	}
+}
