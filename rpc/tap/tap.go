@@ -14,8 +14,8 @@ type Info struct {
 	// FullMethodName is the RPC's method, "/package.Service/Method".
 	FullMethodName string
 	// Header is the request's metadata, as the handler would see it in
-	// metadata.FromIncomingContext (":authority" and "user-agent"
-	// included). It is a copy the hook may keep or modify.
+	// metadata.FromIncomingContext (":authority", "content-type" and
+	// "user-agent" included). It is a copy the hook may keep or modify.
 	Header metadata.MD
 }
 
