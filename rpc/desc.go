@@ -54,7 +54,11 @@ type StreamDesc struct {
 // StreamHandler runs a streaming method on srv.
 type StreamHandler func(srv any, stream ServerStream) error
 
-// ServiceRegistrar registers services; *Server implements it.
+// ServiceRegistrar registers services: generated Register functions and
+// packages that provide services (health, reflection) take one. *Server
+// implements it; a type of the user's own may too, to wrap a Server (to
+// record or filter what is registered) or to serve the services another
+// way.
 type ServiceRegistrar interface {
 	// RegisterService registers impl, which must implement
 	// desc.HandlerType, under desc.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/status"
+	"github.com/h2rpc/h2rpc/rpc/tap"
 	"github.com/h2rpc/h2rpc/transport"
 )
 
@@ -28,6 +29,7 @@ type Server struct {
 	opts      serverOptions
 	unaryInt  UnaryServerInterceptor
 	streamInt StreamServerInterceptor
+	tapHook   func(context.Context, *transport.ServerStream) (context.Context, error) // InTapHandle's; nil without
 
 	mu       sync.Mutex
 	services map[string]*service // by service name
@@ -68,12 +70,17 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
 	s.streamInt = chainStreamServer(s.opts.streamInts)
+	s.tapHook = s.inTap()
 	return s
 }
 
-// RegisterService registers impl under desc. It panics if impl does not
-// implement desc.HandlerType, if the service is registered twice, or if
-// called after Serve — as grpc-go does, since these are programming errors.
+// RegisterService registers impl under desc; *Server is the
+// ServiceRegistrar generated Register functions and third-party services
+// register through. It panics, with a message naming the problem, if impl
+// does not implement desc.HandlerType, if the service is registered
+// twice, or if it is called once Serve has started: these are programming
+// errors, which grpc-go answers with log.Fatalf (the program exits); a
+// panic says the same and can be recovered by a test.
 func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
 	if impl != nil && desc.HandlerType != nil {
 		ht := reflect.TypeOf(desc.HandlerType).Elem()
@@ -251,6 +258,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		PrefaceTimeout:        s.prefaceTimeout(connDeadline),
 		HeaderBlockTimeout:    s.opts.headerBlockTimeout,
 		Logger:                s.opts.logger,
+		InTapHandle:           s.tapHook,
 	})
 	if err != nil {
 		s.opts.logger.Debug("rpc: HTTP/2 setup failed", "remote", conn.RemoteAddr(), "err", err)
@@ -314,13 +322,37 @@ func (s *Server) handleStream(st transport.ServerTransport, ss *transport.Server
 			return
 		}
 		if sd, ok := svc.streams[method]; ok {
-			s.processStream(ss, svc, sd)
+			s.processStream(ss, svc.impl, sd)
 			return
 		}
+	}
+	// An unknown service, or an unknown method of a known one.
+	if sd := s.opts.unknownStream; sd != nil {
+		s.processStream(ss, nil, sd)
+		return
+	}
+	if svc != nil {
 		ss.WriteStatus(status.Newf(codes.Unimplemented, "unknown method %s for service %s", method, service))
 		return
 	}
 	ss.WriteStatus(status.Newf(codes.Unimplemented, "unknown service %s", service))
+}
+
+// inTap adapts the InTapHandle option to the transport's hook; nil
+// without one.
+func (s *Server) inTap() func(ctx context.Context, ss *transport.ServerStream) (context.Context, error) {
+	h := s.opts.inTap
+	if h == nil {
+		return nil
+	}
+	return func(ctx context.Context, ss *transport.ServerStream) (context.Context, error) {
+		tctx, err := h(ctx, &tap.Info{FullMethodName: ss.Method(), Header: ss.IncomingMD()})
+		if err == nil && tctx == nil {
+			// A hook that admits with a nil context: the stream's own.
+			return ctx, nil
+		}
+		return tctx, err
+	}
 }
 
 // splitMethod splits "/package.Service/Method".
@@ -335,15 +367,20 @@ func splitMethod(full string) (service, method string, ok bool) {
 	return full[1:i], full[i+1:], true
 }
 
-// Stop closes all listeners and connections at once; open RPCs fail. It
-// waits for handlers to return.
+// Stop closes all listeners and connections at once; open RPCs fail and
+// their handlers' contexts are cancelled. It returns once the connections
+// are closed; with WaitForHandlers(true) it also waits for every handler
+// to return (grpc-go semantics).
 func (s *Server) Stop() {
 	s.stop(false)
 }
 
 // GracefulStop stops accepting connections, sends GOAWAY on every
 // connection so clients open no new streams, and waits for the RPCs in
-// flight to finish.
+// flight to finish and their handlers to return. A Stop from another
+// goroutine closes the connections at once (the way to end a drain that
+// takes too long); GracefulStop still returns only once the handlers
+// have, as in grpc-go.
 func (s *Server) GracefulStop() {
 	s.stop(true)
 }
@@ -370,5 +407,7 @@ func (s *Server) stop(graceful bool) {
 	}
 	s.mu.Unlock()
 	s.connWG.Wait()
-	s.handlers.Wait()
+	if graceful || s.opts.waitForHandlers {
+		s.handlers.Wait()
+	}
 }

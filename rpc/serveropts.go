@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/tap"
 )
 
 // ServerOption configures a Server.
@@ -39,6 +40,9 @@ type serverOptions struct {
 	streamInts         []StreamServerInterceptor
 	logger             *slog.Logger
 	connWriteBudget    int64
+	unknownStream      *StreamDesc
+	waitForHandlers    bool
+	inTap              tap.ServerInHandle
 }
 
 // DefaultConnectionTimeout bounds a new connection's TLS handshake and
@@ -202,4 +206,43 @@ func ChainStreamInterceptor(is ...StreamServerInterceptor) ServerOption {
 // Logger sets the server's logger (handler panics, connection errors).
 func Logger(l *slog.Logger) ServerOption {
 	return serverOptionFunc(func(o *serverOptions) { o.logger = l })
+}
+
+// UnknownServiceHandler sets a handler for RPCs to services or methods
+// that are not registered, instead of failing them with UNIMPLEMENTED (the
+// default, without this option): a proxy, or a server that forwards what
+// it does not know. The handler runs as a bidirectional streaming method
+// whose srv is nil; the stream interceptors run around it, and
+// rpc.Method(stream.Context()) names the method called. The error it
+// returns is the RPC's status. Messages are decoded with the codec the
+// request's content-type names, so a proxy that passes messages through
+// as bytes registers a codec (codec.RegisterCodec) that does so.
+func UnknownServiceHandler(streamHandler StreamHandler) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) {
+		o.unknownStream = &StreamDesc{
+			StreamName:    "unknown_service_handler",
+			Handler:       streamHandler,
+			ServerStreams: true,
+			ClientStreams: true,
+		}
+	})
+}
+
+// WaitForHandlers makes Stop wait until every running handler has
+// returned. By default (false), as in grpc-go, Stop returns once the
+// listeners and connections are closed, while handlers that do not
+// watch their context may still run. GracefulStop always waits for the
+// RPCs in flight, so for their handlers.
+func WaitForHandlers(w bool) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.waitForHandlers = w })
+}
+
+// InTapHandle sets a hook that admits or refuses each new RPC before its
+// handler starts, such as a per-client rate limit: see tap.ServerInHandle.
+// It runs on the connection's reader goroutine for every stream, after
+// the request headers were checked and before the stream waits for a
+// handler slot (MaxConcurrentStreams), so a refusal costs no goroutine
+// and no wait. There is none by default; setting it again replaces it.
+func InTapHandle(h tap.ServerInHandle) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.inTap = h })
 }

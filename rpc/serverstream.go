@@ -80,6 +80,9 @@ func (c *streamContext) Value(key any) any {
 		return c.st
 	case msgFlagsKey:
 		return &c.st.flags
+	case transportStreamKey:
+		// A pointer in an interface: no allocation.
+		return (*transportStream)(c.st)
 	}
 	return c.Context.Value(key)
 }
@@ -151,40 +154,55 @@ func (st *serverStream) recvEnd() error {
 	return err
 }
 
-// SetHeader adds header metadata to the RPC of a handler's ctx.
+// SetHeader adds header metadata to the RPC of a handler's ctx, sent
+// with the first response message, by SendHeader or with the status. It
+// uses the ServerTransportStream ctx carries. An empty md is a no-op, as
+// in grpc-go.
 func SetHeader(ctx context.Context, md metadata.MD) error {
-	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
-	if !ok {
+	if md.Len() == 0 {
+		return nil
+	}
+	sts := ServerTransportStreamFromContext(ctx)
+	if sts == nil {
 		return status.Error(codes.Internal, "rpc: SetHeader: not a server handler's context")
 	}
-	return st.SetHeader(md)
+	return sts.SetHeader(md)
 }
 
-// SendHeader sends header metadata for the RPC of a handler's ctx now.
+// SendHeader sends header metadata for the RPC of a handler's ctx now,
+// with what SetHeader added. It uses the ServerTransportStream ctx
+// carries.
 func SendHeader(ctx context.Context, md metadata.MD) error {
-	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
-	if !ok {
+	sts := ServerTransportStreamFromContext(ctx)
+	if sts == nil {
 		return status.Error(codes.Internal, "rpc: SendHeader: not a server handler's context")
 	}
-	return st.SendHeader(md)
+	return sts.SendHeader(md)
 }
 
-// SetTrailer adds trailer metadata to the RPC of a handler's ctx.
+// SetTrailer adds trailer metadata to the RPC of a handler's ctx, sent
+// with the status. It uses the ServerTransportStream ctx carries. An
+// empty md is a no-op, as in grpc-go.
 func SetTrailer(ctx context.Context, md metadata.MD) error {
-	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
-	if !ok {
+	if md.Len() == 0 {
+		return nil
+	}
+	sts := ServerTransportStreamFromContext(ctx)
+	if sts == nil {
 		return status.Error(codes.Internal, "rpc: SetTrailer: not a server handler's context")
 	}
-	return st.s.SetTrailer(md)
+	return sts.SetTrailer(md)
 }
 
-// Method returns the full method name of the RPC of a handler's ctx.
+// Method returns the full method name, "/package.Service/Method", of the
+// RPC of a handler's ctx (that of the ServerTransportStream ctx carries),
+// and false if ctx is not an RPC's.
 func Method(ctx context.Context) (string, bool) {
-	st, ok := ctx.Value(serverStreamKey{}).(*serverStream)
-	if !ok {
+	sts := ServerTransportStreamFromContext(ctx)
+	if sts == nil {
 		return "", false
 	}
-	return st.s.Method(), true
+	return sts.Method(), true
 }
 
 // processUnary runs a unary method.
@@ -213,8 +231,9 @@ func (s *Server) runUnary(st *serverStream, svc *service, md *MethodDesc) (reply
 	return md.Handler(svc.impl, st.ctx, st.RecvMsg, s.unaryInt)
 }
 
-// processStream runs a streaming method.
-func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *StreamDesc) {
+// processStream runs a streaming method of impl (nil for the
+// UnknownServiceHandler).
+func (s *Server) processStream(ss *transport.ServerStream, impl any, sd *StreamDesc) {
 	st, fail := s.newServerStream(ss)
 	if fail != nil {
 		ss.WriteStatus(fail)
@@ -224,9 +243,9 @@ func (s *Server) processStream(ss *transport.ServerStream, svc *service, sd *Str
 	err := s.guard(ss, func() error {
 		if s.streamInt != nil {
 			info := &StreamServerInfo{FullMethod: ss.Method(), IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}
-			return s.streamInt(svc.impl, st, info, sd.Handler)
+			return s.streamInt(impl, st, info, sd.Handler)
 		}
-		return sd.Handler(svc.impl, st)
+		return sd.Handler(impl, st)
 	})
 	ss.WriteStatus(statusOf(err))
 }

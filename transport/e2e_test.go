@@ -445,7 +445,8 @@ func TestServerAnswersBeforeRequestEnds(t *testing.T) {
 // TestIncomingMetadataOnDemand: the server keeps a request's custom fields
 // as received and builds an MD only when the handler asks, each time a
 // copy of its own; with few fields or many (past the stream's inline
-// room), -bin values decoded, user-agent included as in grpc-go.
+// room), -bin values decoded, user-agent, :authority and content-type
+// included as in grpc-go.
 func TestIncomingMetadataOnDemand(t *testing.T) {
 	type seen struct {
 		md     metadata.MD
@@ -485,8 +486,16 @@ func TestIncomingMetadataOnDemand(t *testing.T) {
 			if ua := r.md.Get("user-agent"); len(ua) != 1 || !strings.HasPrefix(ua[0], "ua-test") {
 				t.Errorf("user-agent %q", ua)
 			}
-			delete(r.md, "user-agent")
-			delete(r.again, "user-agent")
+			if got := r.md.Get(":authority"); len(got) != 1 || got[0] != ts.addr() {
+				t.Errorf(":authority %q, want %q", got, ts.addr())
+			}
+			if got := r.md.Get("content-type"); len(got) != 1 || got[0] != "application/grpc" {
+				t.Errorf("content-type %q, want application/grpc", got)
+			}
+			for _, k := range []string{"user-agent", ":authority", "content-type"} {
+				delete(r.md, k)
+				delete(r.again, k)
+			}
 			want["k1"] = append(want["k1"], "changed by the handler")
 			if !reflect.DeepEqual(r.md, want) {
 				t.Errorf("FromIncomingContext = %q, want %q", r.md, want)

@@ -429,10 +429,18 @@ func validMetadataValue(v string) bool {
 // keys starting with "grpc-" are reserved for the protocol; values of
 // keys other than -bin ones must be printable ASCII. HTTP headers the
 // transport sets itself (content-type, user-agent, te, hop-by-hop
-// headers) are left out by appendMetadata, as before. Errors wrap
+// headers, and ":authority", which a server's incoming metadata holds)
+// are left out by appendMetadata, as before. Errors wrap
 // errBadMetadata.
 func validateMetadata(md metadata.MD) error {
 	for k, vs := range md {
+		if k == ":authority" {
+			// A server's incoming metadata holds the request's
+			// :authority (as in grpc-go); a proxy that forwards it as
+			// outgoing metadata must not fail. appendMetadata leaves it
+			// out, as grpc-go does. Other pseudo-headers stay errors.
+			continue
+		}
 		if !validMetadataKey(k) {
 			return fmt.Errorf("%w: key %q has characters outside [0-9a-z-_.]", errBadMetadata, k)
 		}

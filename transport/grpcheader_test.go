@@ -368,6 +368,8 @@ func TestValidateMetadata(t *testing.T) {
 	good := []metadata.MD{
 		nil,
 		{"key": {"v"}, "bin-bin": {"\x00\xff"}, "content-type": {"x"}, "user-agent": {"ua"}, "e": {""}},
+		// A server's incoming metadata, forwarded by a proxy.
+		{":authority": {"backend:443"}, "content-type": {"application/grpc"}, "user-agent": {"ua"}, "k": {"v"}},
 	}
 	for _, md := range good {
 		if err := validateMetadata(md); err != nil {

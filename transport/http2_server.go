@@ -88,6 +88,17 @@ type ServerConfig struct {
 	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// InTapHandle, when set, admits or refuses each new request stream
+	// before a handler runs for it (rpc.InTapHandle). It runs on the
+	// reader goroutine, once the request headers were checked and before
+	// the stream waits for a handler slot, so it must be quick: ctx is
+	// the stream's context (metadata, deadline), and the context it
+	// returns, derived from ctx, is the one the handler gets. An error
+	// refuses the stream with a trailers-only response: the error's
+	// status, or PERMISSION_DENIED with its text if it has none (as
+	// grpc-go), then RST_STREAM(NO_ERROR) if the client's side is still
+	// open. Other streams of the connection carry on.
+	InTapHandle func(ctx context.Context, s *ServerStream) (context.Context, error)
 
 	// answerLinger overrides answeredLinger (tests).
 	answerLinger time.Duration
@@ -121,6 +132,8 @@ type http2Server struct {
 	// answerLinger is how long a stream answered by answerHTTP waits for
 	// the rest of its request once the answer is out.
 	answerLinger time.Duration
+	// inTap is ServerConfig.InTapHandle.
+	inTap func(ctx context.Context, s *ServerStream) (context.Context, error)
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -150,6 +163,7 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 		enforcer:   keepalive.NewEnforcer(cfg.KeepalivePolicy),
 
 		answerLinger: cmp.Or(cfg.answerLinger, answeredLinger),
+		inTap:        cfg.InTapHandle,
 	}
 	t.endWritten = func() { t.ending.Add(-1) }
 	t.endOrphaned = func(error) { t.ending.Add(-1) }
@@ -311,14 +325,18 @@ func (t *http2Server) handleGoAway(goAwayFrame) error {
 // ServerStream is one RPC's stream on a server connection.
 type ServerStream struct {
 	stream
-	t         *http2Server
-	method    string
-	cancel    context.CancelFunc
-	subtype   string
-	encoding  string // the client's grpc-encoding
-	accept    string // the client's grpc-accept-encoding
-	authority string
-	scheme    string
+	t      *http2Server
+	method string
+	cancel context.CancelFunc
+	// contentType is the request's content-type, valid for gRPC; the
+	// codec's subtype is parsed from it when asked (ContentSubtype)
+	// rather than kept beside it, which would take the stream into the
+	// allocator's next size class.
+	contentType string
+	encoding    string // the client's grpc-encoding
+	accept      string // the client's grpc-accept-encoding
+	authority   string
+	scheme      string
 
 	mu           sync.Mutex // guards what follows
 	sendCompress string     // grpc-encoding of responses
@@ -344,7 +362,8 @@ type ServerStream struct {
 
 	// md is the request's custom metadata as received (see
 	// requestHeaders.md), and userAgent its user-agent, which handlers
-	// see as metadata too; read-only once the handler has the stream.
+	// see as metadata too (see IncomingMD); read-only once the handler
+	// has the stream.
 	md        []hpack.HeaderField
 	userAgent string
 
@@ -368,7 +387,10 @@ var errStreamDone = status.Error(codes.Canceled, "transport: the stream is done"
 func (s *ServerStream) Method() string { return s.method }
 
 // ContentSubtype is the request's codec name ("" for plain application/grpc).
-func (s *ServerStream) ContentSubtype() string { return s.subtype }
+func (s *ServerStream) ContentSubtype() string {
+	sub, _ := contentSubtype(s.contentType)
+	return sub
+}
 
 // RecvCompress is the client's grpc-encoding.
 func (s *ServerStream) RecvCompress() string { return s.encoding }
@@ -457,7 +479,7 @@ func (s *ServerStream) keepFieldsLocked(fields []hpack.HeaderField) {
 func (s *ServerStream) appendResponseHeadersLocked(fields []hpack.HeaderField) []hpack.HeaderField {
 	fields = append(fields,
 		hpack.HeaderField{Name: ":status", Value: "200"},
-		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.subtype)},
+		hpack.HeaderField{Name: "content-type", Value: contentTypeFor(s.ContentSubtype())},
 	)
 	if s.sendCompress != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-encoding", Value: s.sendCompress})

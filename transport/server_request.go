@@ -214,7 +214,7 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	}
 	// Not a gRPC request: a real HTTP answer. The content-type is checked
 	// first, as grpc-go does.
-	subtype, ok := contentSubtype(rq.contentType)
+	_, ok := contentSubtype(rq.contentType)
 	if !ok {
 		t.answerHTTP(id, &rq, b.endStream, &answerUnsupportedMediaType,
 			status.New(codes.Internal, fmt.Sprintf("transport: invalid gRPC request content-type %q", rq.contentType)))
@@ -235,27 +235,14 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 		timeout = d
 	}
 
-	// Wait for a handler slot: a client that resets streams as fast as it
-	// opens them (CVE-2023-44487) cannot run more handlers than the
-	// stream limit; reading stops until one finishes.
-	select {
-	case t.slots <- struct{}{}:
-	default:
-		select {
-		case t.slots <- struct{}{}:
-		case <-t.done.wait():
-			return ErrConnClosing
-		}
-	}
-
 	s := &ServerStream{
-		t:         t,
-		method:    rq.path,
-		subtype:   subtype,
-		encoding:  rq.encoding,
-		accept:    rq.accept,
-		authority: rq.authority,
-		scheme:    rq.scheme,
+		t:           t,
+		method:      rq.path,
+		contentType: rq.contentType,
+		encoding:    rq.encoding,
+		accept:      rq.accept,
+		authority:   rq.authority,
+		scheme:      rq.scheme,
 	}
 	s.ss = s
 	ctx := t.handleCtx
@@ -272,6 +259,32 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	} else {
 		ctx, s.cancel = context.WithCancel(ctx)
 	}
+	if t.inTap != nil {
+		// InTapHandle (rpc.InTapHandle): admission before the stream
+		// takes a handler slot, so that refusing costs no wait.
+		tctx, err := t.inTap(ctx, s)
+		if err != nil {
+			s.cancel()
+			t.tapRefused(id, err, b.endStream)
+			return nil
+		}
+		ctx = tctx
+	}
+
+	// Wait for a handler slot: a client that resets streams as fast as it
+	// opens them (CVE-2023-44487) cannot run more handlers than the
+	// stream limit; reading stops until one finishes.
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		select {
+		case t.slots <- struct{}{}:
+		case <-t.done.wait():
+			s.cancel()
+			return ErrConnClosing
+		}
+	}
+
 	s.init(&t.http2Conn, ctx, t.streamWindow.Load())
 	s.id.Store(id)
 	s.ls.Init(id, &s.wq)
@@ -298,6 +311,25 @@ func (t *http2Server) operateHeaders(b *headerBlock) error {
 	return nil
 }
 
+// tapRefused answers a request the InTapHandle refused with err, as
+// grpc-go does: a trailers-only response with err's status (or
+// PERMISSION_DENIED and err's text when it has none), and RST_STREAM
+// NO_ERROR if the request has not ended (endStream false), so that the
+// client sends no more of it.
+func (t *http2Server) tapRefused(id uint32, err error, endStream bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		st = status.New(codes.PermissionDenied, err.Error())
+	}
+	t.logger.Debug("transport: InTapHandle refused a stream", "stream", id, "err", err)
+	fields := []hpack.HeaderField{
+		{Name: ":status", Value: "200"},
+		{Name: "content-type", Value: "application/grpc"},
+	}
+	fields, _ = appendStatus(fields, st)
+	t.cb.Put(&controlbuf.EarlyAbort{StreamID: id, Fields: fields, RST: !endStream, Code: http2.ErrCodeNo})
+}
+
 // earlyAbort answers a request we will not serve with a trailers-only
 // response (HTTP status httpStatus) and resets the stream.
 func (t *http2Server) earlyAbort(id uint32, httpStatus int, st *status.Status) {
@@ -310,11 +342,19 @@ func (t *http2Server) earlyAbort(id uint32, httpStatus int, st *status.Status) {
 }
 
 // IncomingMD returns the request's metadata as a new MD. It implements
-// metadata.Source for the stream's context.
+// metadata.Source for the stream's context. Besides the custom metadata
+// it holds, as grpc-go's incoming metadata does, the request's
+// ":authority", "content-type" and "user-agent": a client forwarding the
+// MD as outgoing metadata (a proxy) sends none of them, since they are
+// the transport's. Unlike grpc-go it leaves grpc-accept-encoding out:
+// our client refuses to send grpc- keys as metadata, so forwarding it
+// would fail the call.
 func (s *ServerStream) IncomingMD() metadata.MD {
-	md := make(metadata.MD, len(s.md)+1)
-	if s.userAgent != "" {
-		md["user-agent"] = []string{s.userAgent}
+	md := make(metadata.MD, len(s.md)+len(visibleRequestHeaders))
+	for _, k := range visibleRequestHeaders {
+		if v := s.visibleHeader(k); v != "" {
+			md[k] = []string{v}
+		}
 	}
 	for _, f := range s.md {
 		// Checked when the headers arrived: no error here.
@@ -323,14 +363,33 @@ func (s *ServerStream) IncomingMD() metadata.MD {
 	return md
 }
 
+// visibleRequestHeaders are the request headers, reserved for the
+// protocol, that handlers see in their incoming metadata, as in grpc-go.
+var visibleRequestHeaders = [...]string{":authority", "content-type", "user-agent"}
+
+// visibleHeader returns the value of one of visibleRequestHeaders in the
+// request, or "" (also for any other key).
+func (s *ServerStream) visibleHeader(key string) string {
+	switch key {
+	case ":authority":
+		return s.authority
+	case "content-type":
+		return s.contentType
+	case "user-agent":
+		return s.userAgent
+	}
+	return ""
+}
+
 // IncomingValues returns the values of the lower-case key in the
 // request's metadata, or nil. It implements metadata.Source.
 func (s *ServerStream) IncomingValues(key string) []string {
-	if key == "user-agent" {
-		if s.userAgent == "" {
-			return nil
+	switch key {
+	case ":authority", "content-type", "user-agent":
+		if v := s.visibleHeader(key); v != "" {
+			return []string{v}
 		}
-		return []string{s.userAgent}
+		return nil
 	}
 	var md metadata.MD
 	for _, f := range s.md {

@@ -21,16 +21,24 @@ const (
 
 const deprecationComment = "// Deprecated: Do not use."
 
+// genOptions are the plugin's own parameters.
+type genOptions struct {
+	// requireUnimplemented puts the mustEmbed method in the server
+	// interface (require_unimplemented_servers, true by default).
+	requireUnimplemented bool
+}
+
 // generator writes the _rpc.pb.go file of one .proto file.
 type generator struct {
 	*protogen.GeneratedFile
 	gen  *protogen.Plugin
 	file *protogen.File
 	v    locals
+	opts genOptions
 }
 
 // generateFile writes <name>_rpc.pb.go for f, which has services.
-func generateFile(gen *protogen.Plugin, f *protogen.File) error {
+func generateFile(gen *protogen.Plugin, f *protogen.File, opts genOptions) error {
 	var services []serviceNames
 	for _, s := range f.Services {
 		services = append(services, newServiceNames(s))
@@ -43,6 +51,7 @@ func generateFile(gen *protogen.Plugin, f *protogen.File) error {
 		gen:           gen,
 		file:          f,
 		v:             newLocals(f),
+		opts:          opts,
 	}
 	g.header()
 	for _, sn := range services {
@@ -292,9 +301,13 @@ func (g *generator) clientImpl(sn serviceNames, deprecated bool) {
 
 func (g *generator) serverInterface(sn serviceNames, deprecated bool) {
 	s := sn.service
+	embed := "must"
+	if !g.opts.requireUnimplemented {
+		embed = "should"
+	}
 	g.doc(fmt.Sprintf("%s is the server API for the %s service. "+
-		"Implementations must embed %s by value, so that they keep compiling when methods are added to the service.",
-		sn.server, s.Desc.FullName(), sn.unimplemented),
+		"Implementations %s embed %s by value, so that they keep compiling when methods are added to the service.",
+		sn.server, s.Desc.FullName(), embed, sn.unimplemented),
 		s.Comments.Leading, deprecated)
 	g.AnnotateSymbol(sn.server, protogen.Annotation{Location: s.Location})
 	g.P("type ", sn.server, " interface {")
@@ -303,7 +316,9 @@ func (g *generator) serverInterface(sn serviceNames, deprecated bool) {
 		g.methodDoc(m.method)
 		g.P(g.serverSignature(m))
 	}
-	g.P(sn.mustEmbed, "()")
+	if g.opts.requireUnimplemented {
+		g.P(sn.mustEmbed, "()")
+	}
 	g.P("}")
 	g.P()
 }

@@ -14,7 +14,23 @@
 //
 // The plugin takes protogen's standard parameters: paths=import (the
 // default) or paths=source_relative, module=<prefix>, annotate_code and
-// M<file>=<go import path>.
+// M<file>=<go import path>. It also takes protoc-gen-go-grpc's, so that
+// existing protoc invocations and buf.gen.yaml files keep working:
+//
+//   - require_unimplemented_servers=true (the default) puts the
+//     mustEmbedUnimplementedFooServer method in FooServer, so every
+//     implementation embeds UnimplementedFooServer; with false FooServer
+//     has only the service's methods, and UnimplementedFooServer and
+//     UnsafeFooServer are still generated.
+//   - use_generic_streams_experimental=true (the default) or false: the
+//     plugin always writes the generic stream types of package rpc, and
+//     with either value also the per-method names Foo_BarClient and
+//     Foo_BarServer, as aliases with the methods (Send, Recv,
+//     CloseAndRecv, SendAndClose, ...) of the interfaces
+//     protoc-gen-go-grpc writes for false; code written against either
+//     output compiles.
+//
+// Any other parameter is an error.
 //
 // For each service Foo of a file it writes:
 //
@@ -56,10 +72,25 @@ func main() {
 		os.Exit(2)
 	}
 
-	// The plugin has no parameters of its own; a FlagSet without flags
-	// turns a misspelt parameter into an error instead of ignoring it.
+	// protogen handles its standard parameters and passes the others to
+	// the FlagSet, which turns a misspelt one into an error instead of
+	// ignoring it.
 	var params flag.FlagSet
-	protogen.Options{ParamFunc: params.Set}.Run(func(gen *protogen.Plugin) error {
+	var opts genOptions
+	params.BoolVar(&opts.requireUnimplemented, "require_unimplemented_servers", true,
+		"put mustEmbedUnimplemented<Service>Server in the server interface")
+	params.Bool("use_generic_streams_experimental", true,
+		"accepted for protoc-gen-go-grpc compatibility: streams are generic, with per-method aliases, either way")
+	protogen.Options{ParamFunc: func(name, value string) error {
+		if params.Lookup(name) == nil {
+			return fmt.Errorf("unknown parameter %q (protoc-gen-rpc takes protogen's paths, module, M and annotate_code, "+
+				"and require_unimplemented_servers and use_generic_streams_experimental)", name)
+		}
+		if err := params.Set(name, value); err != nil {
+			return fmt.Errorf("parameter %s=%q: want true or false", name, value)
+		}
+		return nil
+	}}.Run(func(gen *protogen.Plugin) error {
 		gen.SupportedFeatures = uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL |
 			pluginpb.CodeGeneratorResponse_FEATURE_SUPPORTS_EDITIONS)
 		gen.SupportedEditionsMinimum = descriptorpb.Edition_EDITION_PROTO2
@@ -68,7 +99,7 @@ func main() {
 			if !f.Generate || len(f.Services) == 0 {
 				continue
 			}
-			if err := generateFile(gen, f); err != nil {
+			if err := generateFile(gen, f, opts); err != nil {
 				return err
 			}
 		}

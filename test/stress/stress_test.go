@@ -158,6 +158,9 @@ func (r *run) startServer() error {
 	opts := []rpc.ServerOption{
 		rpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Second, Timeout: 2 * time.Second}),
 		rpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		// Stop returns only once the handlers have: the run checks
+		// goroutines and heap right after the last Stop.
+		rpc.WaitForHandlers(true),
 	}
 	if r.useTLS {
 		opts = append(opts, rpc.Creds(r.srvTLS))
