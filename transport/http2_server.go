@@ -21,7 +21,9 @@ import (
 	"github.com/h2rpc/h2rpc/controlbuf"
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -88,6 +90,10 @@ type ServerConfig struct {
 	TCPKeepalive time.Duration
 	// Logger receives transport logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// AuthInfo is what the transport credentials' handshake (run by the
+	// caller before NewServerTransport) learned about the client; every
+	// stream's Peer carries it. nil without transport credentials.
+	AuthInfo credentials.AuthInfo
 
 	// answerLinger overrides answeredLinger (tests).
 	answerLinger time.Duration
@@ -121,6 +127,9 @@ type http2Server struct {
 	// answerLinger is how long a stream answered by answerHTTP waits for
 	// the rest of its request once the answer is out.
 	answerLinger time.Duration
+	// peer is the Peer of every stream of the connection: one per
+	// connection, so that handlers get it without an allocation per RPC.
+	peer *peer.Peer
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -170,6 +179,8 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	}
 	cc.fill()
 	t.init(t, false, conn, &cc)
+	t.authInfo = cfg.AuthInfo
+	t.peer = &peer.Peer{Addr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(), AuthInfo: cfg.AuthInfo}
 	t.idleSince.Store(time.Now().UnixNano())
 
 	// RFC 9113 §3.4: the client preface comes first, then its SETTINGS
@@ -366,6 +377,11 @@ var errStreamDone = status.Error(codes.Canceled, "transport: the stream is done"
 
 // Method is the full method name, "/package.Service/Method".
 func (s *ServerStream) Method() string { return s.method }
+
+// Peer is the client of the stream's connection: its address, ours, and
+// the handshake's AuthInfo. It is shared by all the streams of the
+// connection and must not be modified.
+func (s *ServerStream) Peer() *peer.Peer { return s.t.peer }
 
 // ContentSubtype is the request's codec name ("" for plain application/grpc).
 func (s *ServerStream) ContentSubtype() string { return s.subtype }
