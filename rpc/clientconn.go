@@ -100,6 +100,9 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	for _, o := range opts {
 		o.apply(&cc.dopts)
 	}
+	if err := cc.dopts.checkCredentials(); err != nil {
+		return nil, err
+	}
 	var err error
 	cc.parsed, cc.builder, err = cc.parseTarget(target)
 	if err != nil {

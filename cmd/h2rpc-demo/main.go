@@ -27,6 +27,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -94,7 +95,7 @@ func runServer(addr string) error {
 
 // runCalls makes one call of each kind against addr.
 func runCalls(w io.Writer, addr string) error {
-	cc, err := rpc.NewClient(addr)
+	cc, err := rpc.NewClient(addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
