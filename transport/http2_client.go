@@ -244,7 +244,9 @@ func (t *http2Client) awaitSettings(ctx context.Context, addr string) error {
 	}
 	<-t.done.wait()
 	if err == nil {
-		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.closeErr)
+		// http2Conn's closeErr, the cause (http2Client's own closeErr is
+		// Close's argument, nil here).
+		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.http2Conn.closeErr)
 	}
 	return err
 }

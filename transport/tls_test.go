@@ -172,3 +172,25 @@ func TestServerStreamPeerCarriesConnAuthInfo(t *testing.T) {
 type testAuthInfo struct{ id string }
 
 func (testAuthInfo) AuthType() string { return "test" }
+
+// TestConnectionClosedBeforeSettingsReportsCause: a connection the
+// server ends before its SETTINGS fails with the reason the reader saw
+// (here the server's TLS alert), not an empty one.
+func TestConnectionClosedBeforeSettingsReportsCause(t *testing.T) {
+	cert, pool := testcert.New(t)
+	// The server requires a client certificate the client does not
+	// have; under TLS 1.3 the client learns it on its first read.
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}, ClientAuth: tls.RequireAnyClientCert}
+	ts := newTestServerWith(t, ServerConfig{}, echoHandler, tlsHandshaker(cfg))
+	ctx, cancel := context.WithTimeout(context.Background(), longWait)
+	defer cancel()
+	c, err := NewClientTransport(ctx, ts.addr(), ConnectOptions{TransportCredentials: credentials.NewTLS(&tls.Config{RootCAs: pool})})
+	if err == nil {
+		c.Close(nil)
+		<-c.Done()
+		t.Fatal("NewClientTransport succeeded without the client certificate the server requires")
+	}
+	if !strings.Contains(err.Error(), "certificate required") || strings.Contains(err.Error(), "%!") {
+		t.Errorf("error %q does not carry the server's alert", err)
+	}
+}
