@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc/credentials"
@@ -70,8 +71,9 @@ func (staticToken) RequireTransportSecurity() bool { return true }
 
 // refreshing is NewTokenSource's credentials.
 type refreshing struct {
-	src TokenSource
-	now func() time.Time // tests
+	src     TokenSource
+	now     func() time.Time // tests
+	waiting atomic.Int32     // callers waiting for a refresh (tests)
 
 	mu         sync.Mutex
 	md         map[string]string // the current token's metadata; nil before the first
@@ -101,10 +103,13 @@ func (r *refreshing) GetRequestMetadata(ctx context.Context, _ ...string) (map[s
 		}
 		if wait := r.refreshing; wait != nil {
 			r.mu.Unlock()
+			r.waiting.Add(1)
 			select {
 			case <-wait:
+				r.waiting.Add(-1)
 				continue // look again: the refresh may have failed
 			case <-ctx.Done():
+				r.waiting.Add(-1)
 				return nil, ctx.Err()
 			}
 		}
