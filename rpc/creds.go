@@ -11,6 +11,11 @@ import (
 	"github.com/h2rpc/h2rpc/transport"
 )
 
+// ErrNoTransportSecurity is wrapped by NewClient's error when no
+// WithTransportCredentials option was given: plaintext is never chosen
+// silently, as in grpc-go.
+var ErrNoTransportSecurity = errors.New("rpc: no transport security set (use rpc.WithTransportCredentials(insecure.NewCredentials()) explicitly or set credentials)")
+
 // ErrCredentialsRequireTransportSecurity is wrapped by NewClient's error
 // when a WithPerRPCCredentials option requires transport security and the
 // transport credentials are insecure (as grpc-go refuses such a channel).
@@ -18,6 +23,9 @@ var ErrCredentialsRequireTransportSecurity = errors.New("rpc: the per-RPC creden
 
 // checkCredentials checks the channel's credentials options.
 func (o *dialOptions) checkCredentials() error {
+	if o.creds == nil {
+		return ErrNoTransportSecurity
+	}
 	if o.creds != nil && o.creds.Info().SecurityProtocol == "insecure" {
 		for _, c := range o.perRPCCreds {
 			if c.RequireTransportSecurity() {

@@ -429,3 +429,17 @@ func TestPeerFromContextAllocatesNothing(t *testing.T) {
 		t.Errorf("peer.FromContext in a handler allocates %v times", n)
 	}
 }
+
+func TestNewClientWithoutTransportCredentialsFails(t *testing.T) {
+	cc, err := NewClient("127.0.0.1:1")
+	if err == nil {
+		cc.Close()
+		t.Fatal("NewClient without transport credentials succeeded")
+	}
+	if !errors.Is(err, ErrNoTransportSecurity) {
+		t.Errorf("error %v, want ErrNoTransportSecurity", err)
+	}
+	if !strings.Contains(err.Error(), "rpc.WithTransportCredentials(insecure.NewCredentials())") {
+		t.Errorf("error %q does not say how to choose plaintext", err)
+	}
+}

@@ -58,7 +58,8 @@ func defaultDialOptions() dialOptions {
 // WithTransportCredentials sets the credentials that secure every
 // connection of the channel: credentials.NewTLS (and its helpers) for
 // TLS, insecure.NewCredentials() for plaintext HTTP/2 with prior
-// knowledge (h2c). A client must set them: there is no default. The TLS
+// knowledge (h2c). A client must set them: there is no default
+// (NewClient fails with ErrNoTransportSecurity). The TLS
 // server name is the channel's authority (WithAuthority, or the target's
 // host) unless the credentials fix one.
 func WithTransportCredentials(creds credentials.TransportCredentials) DialOption {
