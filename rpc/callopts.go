@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 )
 
 // Default message size limits.
@@ -29,6 +31,8 @@ type callInfo struct {
 	waitForReady   bool
 	set            callInfoSet // which options were set, for the service config
 	contentSubtype string
+	creds          credentials.PerRPCCredentials // PerRPCCredentials; nil without
+	peer           *peer.Peer                    // Peer; nil without
 }
 
 // callInfoSet records the call options a call (or WithDefaultCallOptions)
@@ -95,4 +99,20 @@ func CallContentSubtype(subtype string) CallOption {
 // generated code and metrics can tell such calls apart.
 func StaticMethod() CallOption {
 	return callOptionFunc(func(*callInfo) {})
+}
+
+// PerRPCCredentials adds credentials whose metadata this call sends, after
+// those of the channel's WithPerRPCCredentials. When they
+// RequireTransportSecurity and the connection the call is given is not
+// secure (PrivacyAndIntegrity, as TLS), the call fails with
+// UNAUTHENTICATED before anything is sent.
+func PerRPCCredentials(creds credentials.PerRPCCredentials) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.creds = creds })
+}
+
+// Peer fills *p with the connection the call used (the server's address,
+// ours, and the handshake's AuthInfo) as soon as the call is given one,
+// so also when the call fails after that.
+func Peer(p *peer.Peer) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.peer = p })
 }

@@ -92,6 +92,11 @@ type ClientConn struct {
 // "host:port", uses resolver.GetDefaultScheme() ("dns"). A target that
 // names an unregistered scheme with "scheme://" fails with an error
 // wrapping ErrUnknownScheme.
+//
+// The transport credentials must be given: WithTransportCredentials with
+// credentials.NewTLS (or its helpers) for TLS, or with
+// insecure.NewCredentials() for plaintext; without them NewClient fails
+// with ErrNoTransportSecurity.
 func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	cc := &ClientConn{
 		target: target,
@@ -99,6 +104,9 @@ func NewClient(target string, opts ...DialOption) (*ClientConn, error) {
 	}
 	for _, o := range opts {
 		o.apply(&cc.dopts)
+	}
+	if err := cc.dopts.checkCredentials(); err != nil {
+		return nil, err
 	}
 	var err error
 	cc.parsed, cc.builder, err = cc.parseTarget(target)

@@ -19,7 +19,7 @@ func TestCloseCancelsDial(t *testing.T) {
 		ended <- ctx.Err()
 		return nil, ctx.Err()
 	}
-	cc, err := NewClient("127.0.0.1:1", WithContextDialer(dialer), WithMinConnectTimeout(time.Hour))
+	cc, err := newTestClient("127.0.0.1:1", WithContextDialer(dialer), WithMinConnectTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestCloseEndsBackoff(t *testing.T) {
 	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, errors.New("refused")
 	}
-	cc, err := NewClient("127.0.0.1:1", WithContextDialer(dialer),
+	cc, err := newTestClient("127.0.0.1:1", WithContextDialer(dialer),
 		WithBackoff(BackoffConfig{BaseDelay: time.Hour, Multiplier: 1.6, MaxDelay: time.Hour}))
 	if err != nil {
 		t.Fatal(err)

@@ -165,7 +165,9 @@ func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, fixe
 	var s *transport.ClientStream
 	var err error
 	if fixed != nil {
-		s, err = fixed.NewStream(cs.ctx, &cs.hdr)
+		if err = cs.onTransport(cc, fixed, nil); err == nil {
+			s, err = fixed.NewStream(cs.ctx, &cs.hdr)
+		}
 	} else {
 		s, err = cs.newAttempt(cc)
 	}
@@ -219,6 +221,10 @@ func (cs *clientStream) newAttempt(cc *ClientConn) (*transport.ClientStream, err
 		if pr.md != nil {
 			md, _ := metadata.FromOutgoingContext(cs.ctx)
 			cs.hdr.Metadata = metadata.Join(md, pr.md)
+		}
+		if err := cs.onTransport(cc, pr.t, pr.md); err != nil {
+			pr.finish(err, nil, false)
+			return nil, err
 		}
 		s, err := pr.t.NewStream(cs.ctx, &cs.hdr)
 		if err == nil {

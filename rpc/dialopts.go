@@ -2,12 +2,12 @@ package rpc
 
 import (
 	"context"
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"time"
 
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 )
 
 // DialOption configures a ClientConn.
@@ -21,7 +21,8 @@ func (f dialOptionFunc) apply(o *dialOptions) { f(o) }
 
 // dialOptions is what the options of NewClient add up to.
 type dialOptions struct {
-	tlsConfig          *tls.Config
+	creds              credentials.TransportCredentials
+	perRPCCreds        []credentials.PerRPCCredentials
 	authority          string
 	userAgent          string
 	dialer             func(ctx context.Context, addr string) (net.Conn, error)
@@ -54,10 +55,24 @@ func defaultDialOptions() dialOptions {
 	}
 }
 
-// WithTLS dials with TLS (ALPN "h2"); without it connections are
-// plaintext HTTP/2 with prior knowledge (h2c).
-func WithTLS(cfg *tls.Config) DialOption {
-	return dialOptionFunc(func(o *dialOptions) { o.tlsConfig = cfg })
+// WithTransportCredentials sets the credentials that secure every
+// connection of the channel: credentials.NewTLS (and its helpers) for
+// TLS, insecure.NewCredentials() for plaintext HTTP/2 with prior
+// knowledge (h2c). A client must set them: there is no default
+// (NewClient fails with ErrNoTransportSecurity). The TLS
+// server name is the channel's authority (WithAuthority, or the target's
+// host) unless the credentials fix one.
+func WithTransportCredentials(creds credentials.TransportCredentials) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.creds = creds })
+}
+
+// WithPerRPCCredentials adds credentials whose metadata every call of the
+// channel sends (after those of earlier WithPerRPCCredentials options,
+// and before a call's own PerRPCCredentials). Credentials that
+// RequireTransportSecurity make NewClient fail when the transport
+// credentials are insecure (ErrCredentialsRequireTransportSecurity).
+func WithPerRPCCredentials(creds credentials.PerRPCCredentials) DialOption {
+	return dialOptionFunc(func(o *dialOptions) { o.perRPCCreds = append(o.perRPCCreds, creds) })
 }
 
 // WithAuthority sets the :authority of requests (by default the

@@ -10,6 +10,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
 	"github.com/h2rpc/h2rpc/rpc/resolver/manual"
 )
@@ -49,7 +50,7 @@ func Example_roundRobin() {
 		Addresses:     addrs,
 		ServiceConfig: r.ParseServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 	})
-	cc, err := rpc.NewClient("example:///echo", rpc.WithResolvers(r))
+	cc, err := rpc.NewClient("example:///echo", rpc.WithTransportCredentials(insecure.NewCredentials()), rpc.WithResolvers(r))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/rpc/tap"
@@ -19,7 +20,7 @@ import (
 // newExampleClient is how the new examples and tests of package rpc_test
 // connect to their server.
 func newExampleClient(addr string) (*rpc.ClientConn, error) {
-	return rpc.NewClient(addr)
+	return rpc.NewClient(addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 
 // serveExample serves srv on a loopback port and returns its address.

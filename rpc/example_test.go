@@ -11,6 +11,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -50,7 +51,7 @@ func Example() {
 	go srv.Serve(lis)
 	defer srv.GracefulStop()
 
-	cc, err := rpc.NewClient(lis.Addr().String())
+	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		log.Fatal(err)
 	}

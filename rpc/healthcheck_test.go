@@ -15,6 +15,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/health"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/resolver"
@@ -97,7 +98,7 @@ var hcSchemes atomic.Int64
 // newTestClient is the one place these tests create clients.
 func newTestClient(t *testing.T, target string, opts ...rpc.DialOption) *rpc.ClientConn {
 	t.Helper()
-	cc, err := rpc.NewClient(target, opts...)
+	cc, err := rpc.NewClient(target, append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

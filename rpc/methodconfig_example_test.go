@@ -11,6 +11,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -40,7 +41,7 @@ func ExampleWithDefaultServiceConfig() {
 	go srv.Serve(lis)
 	defer srv.GracefulStop()
 
-	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithDefaultServiceConfig(`{
+	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithTransportCredentials(insecure.NewCredentials()), rpc.WithDefaultServiceConfig(`{
 	  "methodConfig": [{
 	    "name": [{"service": "echo.v1.Echo"}],
 	    "timeout": "10s",

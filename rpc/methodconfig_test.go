@@ -15,7 +15,7 @@ import (
 
 func TestDefaultServiceConfigInvalidFailsNewClient(t *testing.T) {
 	for _, js := range []string{`{"methodConfig": [{"timeout": "soon"}]}`, `{`, `not json`} {
-		cc, err := NewClient("127.0.0.1:1", WithDefaultServiceConfig(js))
+		cc, err := newTestClient("127.0.0.1:1", WithDefaultServiceConfig(js))
 		if !errors.Is(err, serviceconfig.ErrInvalid) {
 			if cc != nil {
 				cc.Close()

@@ -163,7 +163,7 @@ func TestIdleChannelCostsNoGoroutine(t *testing.T) {
 	base := runtime.NumGoroutine()
 	var ccs []*ClientConn
 	for range 20 {
-		cc, err := NewClient(bs[0].addr)
+		cc, err := newTestClient(bs[0].addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/rpc/tap"
 	"github.com/h2rpc/h2rpc/transport"
@@ -217,7 +217,8 @@ func (s *Server) Serve(lis net.Listener) error {
 	}
 }
 
-// serveConn runs one connection: TLS handshake, HTTP/2 transport, streams.
+// serveConn runs one connection: the credentials' handshake, HTTP/2
+// transport, streams.
 // raw is the conn Accept returned; it keys the connection's one entry in
 // s.conns for the connection's whole life, also when TLS wraps it.
 func (s *Server) serveConn(raw net.Conn) {
@@ -230,18 +231,16 @@ func (s *Server) serveConn(raw net.Conn) {
 	conn := raw
 	connDeadline := time.Now().Add(s.opts.connTimeout)
 	conn.SetDeadline(connDeadline)
-	if s.opts.tlsConfig != nil {
-		cfg := s.opts.tlsConfig.Clone()
-		if !containsString(cfg.NextProtos, "h2") {
-			cfg.NextProtos = append([]string{"h2"}, cfg.NextProtos...)
-		}
-		tc := tls.Server(conn, cfg)
-		if err := tc.Handshake(); err != nil {
-			s.opts.logger.Debug("rpc: TLS handshake failed", "remote", conn.RemoteAddr(), "err", err)
+	var authInfo credentials.AuthInfo
+	if creds := s.opts.creds; creds != nil {
+		// The deadline bounds the handshake; Stop closes raw to end it.
+		c, ai, err := creds.ServerHandshake(conn)
+		if err != nil {
+			s.opts.logger.Debug("rpc: handshake failed", "protocol", creds.Info().SecurityProtocol, "remote", conn.RemoteAddr(), "err", err)
 			conn.Close()
 			return
 		}
-		conn = tc
+		conn, authInfo = c, ai
 	}
 	st, err := transport.NewServerTransport(conn, transport.ServerConfig{
 		MaxConcurrentStreams:  s.opts.maxStreams,
@@ -259,6 +258,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		HeaderBlockTimeout:    s.opts.headerBlockTimeout,
 		Logger:                s.opts.logger,
 		InTapHandle:           s.tapHook,
+		AuthInfo:              authInfo,
 	})
 	if err != nil {
 		s.opts.logger.Debug("rpc: HTTP/2 setup failed", "remote", conn.RemoteAddr(), "err", err)

@@ -44,7 +44,7 @@ func serveTLS(t *testing.T, svc *testService) (*Server, string, <-chan error, *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(Creds(&tls.Config{Certificates: []tls.Certificate{cert}}), Logger(discardLogger()))
+	srv := NewServer(serverTLS(&tls.Config{Certificates: []tls.Certificate{cert}}), Logger(discardLogger()))
 	srv.RegisterService(&testServiceDesc, svc)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
@@ -56,7 +56,7 @@ func TestTLSConnectionsLeaveNoEntryInTheServer(t *testing.T) {
 	srv, addr, _, ccfg := serveTLS(t, &testService{})
 	const n = 5
 	for i := range n {
-		cc, err := NewClient(addr, WithTLS(ccfg))
+		cc, err := newTestClient(addr, clientTLS(ccfg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestGracefulStopOverTLSFinishesInFlightRPC(t *testing.T) {
 	// the handler blocked.
 	releaseHandler := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(releaseHandler)
-	_, c := dial(t, addr, WithTLS(ccfg))
+	_, c := dial(t, addr, clientTLS(ccfg))
 	ctx := ctxWait(t)
 	result := make(chan error, 1)
 	go func() {
@@ -113,7 +113,7 @@ func TestGracefulStopOverTLSFinishesInFlightRPC(t *testing.T) {
 	case <-time.After(shortWait):
 	}
 	// New RPCs are refused: no new connection is accepted.
-	_, fresh := dial(t, addr, WithTLS(ccfg))
+	_, fresh := dial(t, addr, clientTLS(ccfg))
 	_, err := fresh.Unary(ctx, wrapperspb.Bytes(nil))
 	wantCode(t, err, codes.Unavailable)
 

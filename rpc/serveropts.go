@@ -1,11 +1,11 @@
 package rpc
 
 import (
-	"crypto/tls"
 	"log/slog"
 	"time"
 
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/tap"
 )
 
@@ -20,7 +20,7 @@ func (f serverOptionFunc) apply(o *serverOptions) { f(o) }
 
 // serverOptions is what the options of NewServer add up to.
 type serverOptions struct {
-	tlsConfig          *tls.Config
+	creds              credentials.TransportCredentials
 	maxStreams         uint32
 	maxRecv            int
 	maxSend            int
@@ -58,10 +58,14 @@ func defaultServerOptions() serverOptions {
 	}
 }
 
-// Creds serves TLS with cfg (ALPN "h2" is added); without it the server
-// speaks plaintext HTTP/2 with prior knowledge (h2c).
-func Creds(cfg *tls.Config) ServerOption {
-	return serverOptionFunc(func(o *serverOptions) { o.tlsConfig = cfg })
+// Creds sets the credentials that secure every accepted connection, for
+// example credentials.NewTLS or credentials.NewServerTLSFromFile; their
+// handshake runs within ConnectionTimeout. Without Creds the server
+// speaks plaintext HTTP/2 with prior knowledge (h2c), and handlers see a
+// nil peer AuthInfo; insecure.NewCredentials() is the same plaintext with
+// an AuthInfo of NoSecurity.
+func Creds(c credentials.TransportCredentials) ServerOption {
+	return serverOptionFunc(func(o *serverOptions) { o.creds = c })
 }
 
 // MaxConcurrentStreams sets the streams each connection may have open at

@@ -8,6 +8,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/codec"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/internal/peerkey"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/transport"
@@ -64,7 +65,8 @@ func (s *Server) newServerStream(ss *transport.ServerStream) (*serverStream, *st
 }
 
 // streamContext is a handler's context: the transport stream's context
-// with the serverStream (serverStreamKey) and its msgFlags (msgFlagsKey)
+// with the serverStream (serverStreamKey), its msgFlags (msgFlagsKey)
+// and the connection's *peer.Peer (peerkey.Key, for peer.FromContext)
 // as values. It is one value in the serverStream rather than two
 // context.WithValue layers. Done, Err and Deadline are the embedded
 // context's, so the context package still sees the cancelCtx beneath it
@@ -83,6 +85,9 @@ func (c *streamContext) Value(key any) any {
 	case transportStreamKey:
 		// A pointer in an interface: no allocation.
 		return (*transportStream)(c.st)
+	case peerkey.Key:
+		// One Peer per connection: no allocation per RPC.
+		return c.st.s.Peer()
 	}
 	return c.Context.Value(key)
 }

@@ -257,14 +257,11 @@ func (sc *subConn) dial(ctx context.Context, a resolver.Address) (transport.Clie
 			return d.DialContext(ctx, network, addr)
 		}
 	}
+	// The authority is also the server name the handshake checks
+	// (unless the credentials fix one).
 	authority := cc.authority
-	tlsConfig := cc.dopts.tlsConfig
 	if a.ServerName != "" {
 		authority = a.ServerName
-		if tlsConfig != nil && tlsConfig.ServerName == "" {
-			tlsConfig = tlsConfig.Clone()
-			tlsConfig.ServerName = a.ServerName
-		}
 	}
 	cc.mu.Lock()
 	kp := cc.keepalive
@@ -272,7 +269,7 @@ func (sc *subConn) dial(ctx context.Context, a resolver.Address) (transport.Clie
 	return transport.NewClientTransport(ctx, a.Addr, transport.ConnectOptions{
 		UserAgent:             cc.dopts.userAgent,
 		Authority:             authority,
-		TLSConfig:             tlsConfig,
+		TransportCredentials:  cc.dopts.creds,
 		Dialer:                dialer,
 		Keepalive:             kp,
 		InitialWindowSize:     cc.dopts.windowSize,

@@ -34,7 +34,7 @@ func TestTargetParsing(t *testing.T) {
 		{"mine:///a,b", "mine", "a,b", "a,b"},
 		{"[::1]:50051", "dns", "[::1]:50051", "[::1]:50051"},
 	} {
-		cc, err := NewClient(tc.target, WithResolvers(r))
+		cc, err := newTestClient(tc.target, WithResolvers(r))
 		if err != nil {
 			t.Errorf("%q: %v", tc.target, err)
 			continue
@@ -45,7 +45,7 @@ func TestTargetParsing(t *testing.T) {
 		}
 		cc.Close()
 	}
-	cc, err := NewClient("127.0.0.1:1", WithAuthority("override.example"))
+	cc, err := newTestClient("127.0.0.1:1", WithAuthority("override.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestTargetParsing(t *testing.T) {
 }
 
 func TestUnknownSchemeIsAnError(t *testing.T) {
-	_, err := NewClient("nosuchscheme:///host:1")
+	_, err := newTestClient("nosuchscheme:///host:1")
 	if !errors.Is(err, ErrUnknownScheme) {
 		t.Fatalf("NewClient: %v, want an error wrapping ErrUnknownScheme", err)
 	}

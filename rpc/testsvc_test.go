@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -197,9 +200,23 @@ func startServer(t testing.TB, svc *testService, opts ...ServerOption) (*Server,
 	return srv, lis.Addr().String()
 }
 
+// newTestClient is NewClient with this package's default test transport
+// credentials (plaintext), which a test's own WithTransportCredentials
+// overrides. Every client of the package's tests is made here.
+func newTestClient(target string, opts ...DialOption) (*ClientConn, error) {
+	return NewClient(target, append([]DialOption{WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+}
+
+// clientTLS and serverTLS are the TLS options of the package's tests.
+func clientTLS(cfg *tls.Config) DialOption {
+	return WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
+func serverTLS(cfg *tls.Config) ServerOption { return Creds(credentials.NewTLS(cfg)) }
+
 func dial(t testing.TB, addr string, opts ...DialOption) (*ClientConn, *testClient) {
 	t.Helper()
-	cc, err := NewClient(addr, opts...)
+	cc, err := newTestClient(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

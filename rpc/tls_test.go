@@ -13,8 +13,8 @@ import (
 
 func TestTLS(t *testing.T) {
 	cert, pool := testcert.New(t)
-	_, addr := startServer(t, &testService{}, Creds(&tls.Config{Certificates: []tls.Certificate{cert}}))
-	_, c := dial(t, addr, WithTLS(&tls.Config{RootCAs: pool}))
+	_, addr := startServer(t, &testService{}, serverTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	_, c := dial(t, addr, clientTLS(&tls.Config{RootCAs: pool}))
 	out, err := c.Unary(ctxWait(t), wrapperspb.Bytes([]byte("secret")))
 	if err != nil || string(out.Value) != "secret" {
 		t.Fatalf("over TLS: %v, %v", out, err)
@@ -24,7 +24,7 @@ func TestTLS(t *testing.T) {
 	_, plain := dial(t, addr, WithMinConnectTimeout(time.Second))
 	_, err = plain.Unary(ctxWait(t), wrapperspb.Bytes(nil))
 	wantCode(t, err, codes.Unavailable)
-	_, untrusting := dial(t, addr, WithTLS(&tls.Config{}))
+	_, untrusting := dial(t, addr, clientTLS(&tls.Config{}))
 	_, err = untrusting.Unary(ctxWait(t), wrapperspb.Bytes(nil))
 	wantCode(t, err, codes.Unavailable)
 }

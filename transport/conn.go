@@ -15,6 +15,7 @@ import (
 	"github.com/h2rpc/h2rpc/controlbuf"
 	"github.com/h2rpc/h2rpc/flowcontrol"
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 )
 
 // Connection tunables.
@@ -131,6 +132,10 @@ type http2Conn struct {
 	hb     *headerBlock
 	tl     timeLimits // preface and header block time limits
 	logger *slog.Logger
+	// authInfo is what the transport credentials' handshake learned
+	// about the peer; nil without transport credentials. Set before the
+	// connection's goroutines start, never changed.
+	authInfo credentials.AuthInfo
 
 	// streamWindow is the receive window of new streams; BDP grows it.
 	streamWindow atomic.Uint32
@@ -733,6 +738,10 @@ func (c *http2Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
 // LocalAddr is our address.
 func (c *http2Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// AuthInfo is what the transport credentials' handshake learned about
+// the peer; nil without transport credentials.
+func (c *http2Conn) AuthInfo() credentials.AuthInfo { return c.authInfo }
 
 // ActiveStreams reports the number of open streams (keepalive).
 func (c *http2Conn) ActiveStreams() int { return c.activeStreams() }

@@ -174,7 +174,8 @@ func ExampleNewClientTransport() {
 	defer stop()
 
 	ctx := context.Background()
-	// Plaintext HTTP/2 with prior knowledge; set TLSConfig for TLS.
+	// Plaintext HTTP/2 with prior knowledge; set TransportCredentials
+	// (credentials.NewTLS) for TLS.
 	c, err := transport.NewClientTransport(ctx, ln.Addr().String(), transport.ConnectOptions{})
 	if err != nil {
 		log.Fatal(err)

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/h2rpc/h2rpc/internal/testhook"
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -38,9 +38,12 @@ type ConnectOptions struct {
 	UserAgent string
 	// Authority is the :authority of requests; the dialed address when empty.
 	Authority string
-	// TLSConfig, when set, dials TLS and requires ALPN "h2"; otherwise the
-	// connection is plaintext HTTP/2 with prior knowledge (h2c).
-	TLSConfig *tls.Config
+	// TransportCredentials, when set, run their client handshake on the
+	// new connection (with ctx, and Authority as the server's name) and
+	// the connection keeps the AuthInfo they return; "tls" credentials
+	// make the requests' :scheme "https". When nil the connection is
+	// plaintext HTTP/2 with prior knowledge (h2c) and has no AuthInfo.
+	TransportCredentials credentials.TransportCredentials
 	// Dialer replaces the TCP dialer.
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// Keepalive configures client keepalive pings.
@@ -142,32 +145,31 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 		return nil, err
 	}
 	scheme := "http"
-	if opts.TLSConfig != nil {
-		cfg := opts.TLSConfig.Clone()
-		cfg.NextProtos = []string{"h2"}
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(addr)
-			cfg.ServerName = host
+	var authInfo credentials.AuthInfo
+	if creds := opts.TransportCredentials; creds != nil {
+		authority := opts.Authority
+		if authority == "" {
+			authority = addr
 		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		proto := creds.Info().SecurityProtocol
+		sconn, ai, err := creds.ClientHandshake(ctx, authority, conn)
+		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("transport: TLS handshake with %s: %w", addr, err)
+			return nil, fmt.Errorf("transport: %s handshake with %s: %w", proto, addr, err)
 		}
-		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
-			conn.Close()
-			return nil, fmt.Errorf("transport: %s negotiated ALPN protocol %q, want \"h2\"", addr, p)
+		if proto == "tls" {
+			scheme = "https"
 		}
-		conn, scheme = tc, "https"
+		conn, authInfo = sconn, ai
 	}
-	return newClientOnConn(ctx, conn, addr, scheme, opts)
+	return newClientOnConn(ctx, conn, addr, scheme, authInfo, opts)
 }
 
 // newClientOnConn runs the client side on an established connection and
 // waits, until ctx ends, for the server's first SETTINGS: only then is the
 // connection READY (gRPC connectivity semantics). A connection that closes
 // or fails before is a failed attempt, and is closed.
-func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, opts ConnectOptions) (*http2Client, error) {
+func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, authInfo credentials.AuthInfo, opts ConnectOptions) (*http2Client, error) {
 	t := &http2Client{
 		scheme:    scheme,
 		authority: opts.Authority,
@@ -192,6 +194,7 @@ func newClientOnConn(ctx context.Context, conn net.Conn, addr, scheme string, op
 	}
 	cfg.fill()
 	t.init(t, true, conn, &cfg)
+	t.authInfo = authInfo
 	if n := testhook.ClientStreamsBeforeDrain.Load(); n > 0 {
 		t.loopy.SetFirstStreamID(drainStreamID - 2*uint32(n-1))
 	}
@@ -241,7 +244,9 @@ func (t *http2Client) awaitSettings(ctx context.Context, addr string) error {
 	}
 	<-t.done.wait()
 	if err == nil {
-		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.closeErr)
+		// http2Conn's closeErr, the cause (http2Client's own closeErr is
+		// Close's argument, nil here).
+		err = fmt.Errorf("transport: connection to %s closed before the server's SETTINGS arrived: %w", addr, t.http2Conn.closeErr)
 	}
 	return err
 }

@@ -21,7 +21,9 @@ import (
 	"github.com/h2rpc/h2rpc/controlbuf"
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -99,6 +101,10 @@ type ServerConfig struct {
 	// grpc-go), then RST_STREAM(NO_ERROR) if the client's side is still
 	// open. Other streams of the connection carry on.
 	InTapHandle func(ctx context.Context, s *ServerStream) (context.Context, error)
+	// AuthInfo is what the transport credentials' handshake (run by the
+	// caller before NewServerTransport) learned about the client; every
+	// stream's Peer carries it. nil without transport credentials.
+	AuthInfo credentials.AuthInfo
 
 	// answerLinger overrides answeredLinger (tests).
 	answerLinger time.Duration
@@ -134,6 +140,9 @@ type http2Server struct {
 	answerLinger time.Duration
 	// inTap is ServerConfig.InTapHandle.
 	inTap func(ctx context.Context, s *ServerStream) (context.Context, error)
+	// peer is the Peer of every stream of the connection: one per
+	// connection, so that handlers get it without an allocation per RPC.
+	peer *peer.Peer
 }
 
 // NewServerTransport runs the server side of HTTP/2 on conn: it reads
@@ -184,6 +193,8 @@ func newHTTP2Server(conn net.Conn, cfg ServerConfig) (*http2Server, error) {
 	}
 	cc.fill()
 	t.init(t, false, conn, &cc)
+	t.authInfo = cfg.AuthInfo
+	t.peer = &peer.Peer{Addr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(), AuthInfo: cfg.AuthInfo}
 	t.idleSince.Store(time.Now().UnixNano())
 
 	// RFC 9113 §3.4: the client preface comes first, then its SETTINGS
@@ -385,6 +396,11 @@ var errStreamDone = status.Error(codes.Canceled, "transport: the stream is done"
 
 // Method is the full method name, "/package.Service/Method".
 func (s *ServerStream) Method() string { return s.method }
+
+// Peer is the client of the stream's connection: its address, ours, and
+// the handshake's AuthInfo. It is shared by all the streams of the
+// connection and must not be modified.
+func (s *ServerStream) Peer() *peer.Peer { return s.t.peer }
 
 // ContentSubtype is the request's codec name ("" for plain application/grpc).
 func (s *ServerStream) ContentSubtype() string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/internal/testcert"
 	"github.com/h2rpc/h2rpc/keepalive"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 )
 
 // sockopt reads an integer socket option of the TCP connection under c.
@@ -142,7 +143,7 @@ func TestTCPUserTimeoutFromKeepaliveTimeout(t *testing.T) {
 	t.Run("TLS", func(t *testing.T) {
 		cert, pool := testcert.New(t)
 		o := copts
-		o.TLSConfig = &tls.Config{RootCAs: pool}
+		o.TransportCredentials = credentials.NewTLS(&tls.Config{RootCAs: pool})
 		client, server := tcpPair(t, o, scfg, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
 		check(t, client, server)
 	})

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 )
 
@@ -133,6 +134,9 @@ type ClientTransport interface {
 	RemoteAddr() net.Addr
 	// LocalAddr is our address.
 	LocalAddr() net.Addr
+	// AuthInfo is what the transport credentials' handshake learned
+	// about the server; nil without transport credentials.
+	AuthInfo() credentials.AuthInfo
 }
 
 // ServerTransport is the server side of one HTTP/2 connection.
@@ -153,4 +157,7 @@ type ServerTransport interface {
 	RemoteAddr() net.Addr
 	// LocalAddr is our address.
 	LocalAddr() net.Addr
+	// AuthInfo is what the transport credentials' handshake learned
+	// about the client (ServerConfig.AuthInfo).
+	AuthInfo() credentials.AuthInfo
 }

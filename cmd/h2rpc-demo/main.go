@@ -37,6 +37,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/health"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
@@ -123,7 +124,7 @@ func runServer(addr string) error {
 
 // runCalls makes one call of each kind against addr.
 func runCalls(w io.Writer, addr string) error {
-	cc, err := rpc.NewClient(addr)
+	cc, err := rpc.NewClient(addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func runCalls(w io.Writer, addr string) error {
 // showHealth asks the server at addr for its health and echo.v1.Echo's
 // (grpc.health.v1.Health/Check).
 func showHealth(w io.Writer, addr string) error {
-	cc, err := rpc.NewClient(addr)
+	cc, err := rpc.NewClient(addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}

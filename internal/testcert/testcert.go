@@ -1,6 +1,7 @@
 // Package testcert makes throwaway TLS certificates for this module's
 // tests: a self-signed certificate for the loopback addresses and a pool
-// that trusts it. It is for tests only.
+// that trusts it (New), or a CA that issues server, client, expired and
+// SPIFFE leaves (NewCA). It is for tests only.
 package testcert
 
 import (

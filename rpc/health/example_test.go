@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/health"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 )
@@ -27,7 +28,7 @@ func Example() {
 	hs.SetServingStatus("echo.v1.Echo", healthpb.HealthCheckResponse_SERVING)
 	go srv.Serve(lis)
 
-	cc, err := rpc.NewClient(lis.Addr().String())
+	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
@@ -53,7 +54,7 @@ func serve(t *testing.T, hs *Server) (*rpc.Server, healthpb.HealthClient) {
 // newTestClient is the one place this package's tests create clients.
 func newTestClient(t *testing.T, target string, opts ...rpc.DialOption) *rpc.ClientConn {
 	t.Helper()
-	cc, err := rpc.NewClient(target, opts...)
+	cc, err := rpc.NewClient(target, append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

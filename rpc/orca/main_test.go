@@ -11,6 +11,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,10 +40,16 @@ func startServer(t *testing.T, register func(*rpc.Server), opts ...rpc.ServerOpt
 	return lis.Addr().String()
 }
 
+// newTestClient is rpc.NewClient with this package's default test
+// transport credentials (plaintext); every test client is made here.
+func newTestClient(target string, opts ...rpc.DialOption) (*rpc.ClientConn, error) {
+	return rpc.NewClient(target, append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+}
+
 // dial returns a client of addr, closed when the test ends.
 func dial(t *testing.T, addr string) *rpc.ClientConn {
 	t.Helper()
-	cc, err := rpc.NewClient(addr)
+	cc, err := newTestClient(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

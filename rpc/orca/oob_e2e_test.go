@@ -116,7 +116,7 @@ func TestOOBListenerThroughAChannel(t *testing.T) {
 		echov1.RegisterEchoServer(s, &echoService{})
 	})
 	t.Cleanup(oobRunning.Wait) // after the channel's Close, which stops the listener
-	cc, err := rpc.NewClient(addr, rpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"`+oobPolicy+`": {}}]}`))
+	cc, err := newTestClient(addr, rpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"`+oobPolicy+`": {}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

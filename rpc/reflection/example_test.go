@@ -9,6 +9,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/reflection"
 	reflectionpb "github.com/h2rpc/h2rpc/rpc/reflection/grpc_reflection_v1"
 )
@@ -26,7 +27,7 @@ func ExampleRegister() {
 	go srv.Serve(lis)
 	defer srv.Stop()
 
-	cc, err := rpc.NewClient(lis.Addr().String())
+	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,7 +43,7 @@ func startServer(t *testing.T, register func(*rpc.Server)) string {
 // test ends. Every client of this package's tests is made here.
 func newTestClient(t *testing.T, target string, opts ...rpc.DialOption) *rpc.ClientConn {
 	t.Helper()
-	cc, err := rpc.NewClient(target, opts...)
+	cc, err := rpc.NewClient(target, append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	h2insecure "github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 )
 
 // rrHosts are the loopback addresses of the three servers of unary-rr3,
@@ -119,7 +120,7 @@ func (h2rpcSystem) startCounting(host string, calls *atomic.Int64) (string, func
 }
 
 func (h2rpcSystem) dialRR(ctx context.Context, addrs []string) (client, error) {
-	cc, err := rpc.NewClient("ipv4:"+strings.Join(addrs, ","), rpc.WithDefaultServiceConfig(roundRobinConfig))
+	cc, err := rpc.NewClient("ipv4:"+strings.Join(addrs, ","), rpc.WithTransportCredentials(h2insecure.NewCredentials()), rpc.WithDefaultServiceConfig(roundRobinConfig))
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,12 @@ import (
 
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 )
 
 // h2rpcSystem is h2rpc with its defaults: rpc.NewServer() and
-// rpc.NewClient(addr), plaintext HTTP/2, the generated stubs.
+// rpc.NewClient(addr) with insecure (plaintext) credentials, the
+// generated stubs.
 type h2rpcSystem struct{}
 
 func (h2rpcSystem) name() string { return sysH2RPC }
@@ -39,7 +41,7 @@ type h2rpcServer struct {
 }
 
 func (s *h2rpcServer) dial(ctx context.Context) (client, error) {
-	cc, err := rpc.NewClient(s.addr)
+	cc, err := rpc.NewClient(s.addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/test/interop/cases"
 	testpb "github.com/h2rpc/h2rpc/test/interop/grpc_testing"
@@ -202,10 +204,26 @@ func startGrpcGoServer(t *testing.T) string {
 	return ""
 }
 
+// newTestClient is rpc.NewClient with this package's default test
+// transport credentials (plaintext), which a test's own
+// WithTransportCredentials overrides; every h2rpc client of the package's
+// tests is made here.
+func newTestClient(target string, opts ...rpc.DialOption) (*rpc.ClientConn, error) {
+	return rpc.NewClient(target, append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+}
+
+// clientTLSOption and serverTLSOption are the TLS options of the
+// package's tests.
+func clientTLSOption(cfg *tls.Config) rpc.DialOption {
+	return rpc.WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
+func serverTLSOption(cfg *tls.Config) rpc.ServerOption { return rpc.Creds(credentials.NewTLS(cfg)) }
+
 // runCases runs every case with our client against addr.
 func runCases(t *testing.T, addr string, lenient bool, opts ...rpc.DialOption) {
 	t.Helper()
-	dial := func() (*rpc.ClientConn, error) { return rpc.NewClient(addr, opts...) }
+	dial := func() (*rpc.ClientConn, error) { return newTestClient(addr, opts...) }
 	cc, err := dial()
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +259,8 @@ func TestH2rpcClientH2rpcServerPlaintext(t *testing.T) {
 
 func TestH2rpcClientH2rpcServerTLS(t *testing.T) {
 	serverTLS, clientTLS := testCerts(t)
-	addr := startH2rpcServer(t, rpc.Creds(serverTLS))
-	runCases(t, addr, false, rpc.WithTLS(clientTLS), rpc.WithAuthority(serverName))
+	addr := startH2rpcServer(t, serverTLSOption(serverTLS))
+	runCases(t, addr, false, clientTLSOption(clientTLS), rpc.WithAuthority(serverName))
 }
 
 // TestH2rpcClientGrpcGoServer runs the cases against grpc-go's interop
@@ -258,7 +276,7 @@ func TestH2rpcClientGrpcGoServer(t *testing.T) {
 // which lacks the features, each of them fails unless lenient.
 func TestStrictCompressionCasesFailWithoutTheFeatures(t *testing.T) {
 	addr := startGrpcGoServer(t)
-	cc, err := rpc.NewClient(addr)
+	cc, err := newTestClient(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +326,7 @@ func TestAdditionalMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := rpc.NewClient(addr, cases.WithAdditionalMetadata(kv)...)
+	cc, err := newTestClient(addr, cases.WithAdditionalMetadata(kv)...)
 	if err != nil {
 		t.Fatal(err)
 	}

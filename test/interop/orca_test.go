@@ -51,7 +51,7 @@ func startORCAServer(t *testing.T) string {
 // out-of-band report a FullDuplexCall sets is streamed by OpenRcaService.
 func TestServerReportsTheORCAMetricsTheCasesAsk(t *testing.T) {
 	addr := startORCAServer(t)
-	cc, err := rpc.NewClient(addr)
+	cc, err := newTestClient(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestNoBinaryLinksBothORCAProtoPackages(t *testing.T) {
 // test_backend_metrics_load_balancer policy, and say why.
 func TestORCACasesFailClearlyWithoutTheirPolicy(t *testing.T) {
 	addr := startORCAServer(t)
-	cc, err := rpc.NewClient(addr)
+	cc, err := newTestClient(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestH2rpcClientRetriesGrpcGoServer(t *testing.T) {
 		gs.Stop()
 		<-served
 	}()
-	cc, err := rpc.NewClient(lis.Addr().String(), rpc.WithDefaultServiceConfig(`{"methodConfig": [{
+	cc, err := newTestClient(lis.Addr().String(), rpc.WithDefaultServiceConfig(`{"methodConfig": [{
 	  "name": [{"service": "h2rpc.interop.Retry"}],
 	  "retryPolicy": {"maxAttempts": 3, "initialBackoff": "10s", "maxBackoff": "10s",
 	    "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`))

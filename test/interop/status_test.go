@@ -60,7 +60,7 @@ func TestHandlerErrorFromGrpcGoStatusKeepsCodeMessageAndDetails(t *testing.T) {
 		srv.Stop()
 		<-served
 	}()
-	cc, err := rpc.NewClient(lis.Addr().String())
+	cc, err := newTestClient(lis.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

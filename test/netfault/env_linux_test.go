@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 )
 
 // serverPort is where the server process listens, on the server
@@ -111,7 +112,7 @@ func (e *env) dials() []time.Time {
 // client returns a ClientConn to the server through the link.
 func (e *env) client(opts ...rpc.DialOption) *rpc.ClientConn {
 	e.t.Helper()
-	opts = append([]rpc.DialOption{rpc.WithContextDialer(e.dial)}, opts...)
+	opts = append([]rpc.DialOption{rpc.WithTransportCredentials(insecure.NewCredentials()), rpc.WithContextDialer(e.dial)}, opts...)
 	cc, err := rpc.NewClient(e.serverAddrPort, opts...)
 	if err != nil {
 		e.t.Fatal(err)

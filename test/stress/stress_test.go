@@ -24,6 +24,8 @@ import (
 	"github.com/h2rpc/h2rpc/keepalive"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -163,7 +165,7 @@ func (r *run) startServer() error {
 		rpc.WaitForHandlers(true),
 	}
 	if r.useTLS {
-		opts = append(opts, rpc.Creds(r.srvTLS))
+		opts = append(opts, rpc.Creds(credentials.NewTLS(r.srvTLS)))
 	}
 	srv := rpc.NewServer(opts...)
 	srv.RegisterService(&serviceDesc, struct{}{})
@@ -293,7 +295,9 @@ func (r *run) run(d time.Duration) {
 		rpc.WithDefaultCallOptions(rpc.CallContentSubtype("stress")),
 	}
 	if r.useTLS {
-		dopts = append(dopts, rpc.WithTLS(r.cliTLS))
+		dopts = append(dopts, rpc.WithTransportCredentials(credentials.NewTLS(r.cliTLS)))
+	} else {
+		dopts = append(dopts, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	cc, err := rpc.NewClient(r.addr, dopts...)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	testpb "github.com/h2rpc/h2rpc/test/interop/grpc_testing"
 )
 
@@ -30,7 +31,7 @@ type bystander struct {
 const callTimeout = 10 * time.Second
 
 func startBystander(addr string) (*bystander, error) {
-	cc, err := rpc.NewClient(addr)
+	cc, err := rpc.NewClient(addr, rpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}

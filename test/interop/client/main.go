@@ -33,6 +33,8 @@ import (
 	"google.golang.org/grpc/testdata"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
+	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/test/interop/cases"
 )
 
@@ -92,7 +94,9 @@ func run() error {
 		addr = net.JoinHostPort(*serverHost, strconv.Itoa(*serverPort))
 	}
 	var opts []rpc.DialOption
-	if *useTLS {
+	if !*useTLS {
+		opts = append(opts, rpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
 		cfg := &tls.Config{ServerName: *tlsServerName}
 		if *testCA {
 			if *caFile == "" {
@@ -107,7 +111,7 @@ func run() error {
 				return fmt.Errorf("no certificate in the CA file %s", *caFile)
 			}
 		}
-		opts = append(opts, rpc.WithTLS(cfg))
+		opts = append(opts, rpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 		if *tlsServerName != "" {
 			opts = append(opts, rpc.WithAuthority(*tlsServerName))
 		}

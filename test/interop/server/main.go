@@ -22,7 +22,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -36,6 +35,7 @@ import (
 	"google.golang.org/grpc/testdata"
 
 	"github.com/h2rpc/h2rpc/rpc"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/health"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
 	"github.com/h2rpc/h2rpc/rpc/orca"
@@ -82,11 +82,11 @@ func main() {
 		if *keyFile == "" {
 			*keyFile = testdata.Path("server1.key")
 		}
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		creds, err := credentials.NewServerTLSFromFile(*certFile, *keyFile)
 		if err != nil {
 			log.Fatalf("loading the TLS key pair (%s, %s): %v", *certFile, *keyFile, err)
 		}
-		opts = append(opts, rpc.Creds(&tls.Config{Certificates: []tls.Certificate{cert}}))
+		opts = append(opts, rpc.Creds(creds))
 	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(*listenHost, strconv.Itoa(*port)))
 	if err != nil {
