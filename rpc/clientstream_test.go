@@ -101,7 +101,11 @@ func TestResponseCardinalityViolationIsUnimplemented(t *testing.T) {
 // idle after its idle timeout. Before, both waited for a RecvMsg that
 // never came: the channel never went idle.
 func TestAbandonedStreamEndsItsCall(t *testing.T) {
+	received := make(chan struct{})
 	_, addr := startServer(t, &testService{bidi: func(s BidiStreamingServer[wrapperspb.BytesValue, wrapperspb.BytesValue]) error {
+		if _, err := s.Recv(); err == nil {
+			close(received)
+		}
 		<-s.Context().Done() // never answers
 		return s.Context().Err()
 	}})
@@ -113,6 +117,13 @@ func TestAbandonedStreamEndsItsCall(t *testing.T) {
 	}
 	if err := s.Send(wrapperspb.Bytes([]byte("x"))); err != nil {
 		t.Fatal(err)
+	}
+	// Cancel once the message is at the server, so that the call has
+	// certainly sent bytes; Send only queues it.
+	select {
+	case <-received:
+	case <-time.After(longWait):
+		t.Fatal("the server never received the message")
 	}
 	cancel() // and s is never used again
 	select {
