@@ -387,10 +387,16 @@ func (s *Server) GracefulStop() {
 
 func (s *Server) stop(graceful bool) {
 	s.mu.Lock()
-	if !s.stopped {
+	first := !s.stopped
+	if first {
 		s.stopped = true
 		close(s.done)
 	}
+	s.mu.Unlock()
+	if first {
+		s.notifyStopping()
+	}
+	s.mu.Lock()
 	s.draining = graceful
 	for l := range s.lis {
 		l.Close()
@@ -409,5 +415,31 @@ func (s *Server) stop(graceful bool) {
 	s.connWG.Wait()
 	if graceful || s.opts.waitForHandlers {
 		s.handlers.Wait()
+	}
+}
+
+// StopNotifier is implemented by a service implementation that wants to
+// know when its server begins to stop. The server calls ServerStopping
+// once, at the start of the first Stop or GracefulStop, before it sends
+// GOAWAY or closes connections. The health server (rpc/health) uses it to
+// turn every service NOT_SERVING, so that health watchers see it while
+// the RPCs in flight finish.
+type StopNotifier interface {
+	ServerStopping()
+}
+
+// notifyStopping calls ServerStopping on the registered implementations
+// that have it, once per service they are registered for.
+func (s *Server) notifyStopping() {
+	s.mu.Lock()
+	var notify []StopNotifier
+	for _, svc := range s.services {
+		if n, ok := svc.impl.(StopNotifier); ok {
+			notify = append(notify, n)
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range notify {
+		n.ServerStopping()
 	}
 }

@@ -11,12 +11,15 @@
 //
 // # Stopping a server
 //
-// Call Shutdown before rpc.Server.GracefulStop: every service turns
-// NOT_SERVING at once, so load balancers, probes and health-checking
-// clients (which Watch) stop sending new work while the RPCs in flight
-// finish; GracefulStop then sends GOAWAY and waits for them.
+// Shutdown turns every service NOT_SERVING at once, so load balancers,
+// probes and health-checking clients (which Watch) stop sending new work
+// while the RPCs in flight finish. The rpc.Server the health service is
+// registered on calls it by itself when Stop or GracefulStop begins (the
+// Server implements rpc.StopNotifier). Call it yourself earlier, as with
+// grpc-go, to give probes time to notice before GOAWAY:
 //
-//	hs.Shutdown()     // probes and balancers see NOT_SERVING
+//	hs.Shutdown()      // probes and balancers see NOT_SERVING
+//	time.Sleep(grace)  // optional: let them notice
 //	srv.GracefulStop() // in-flight RPCs finish
 package health
 
@@ -187,6 +190,12 @@ func (s *Server) Shutdown() {
 		s.setLocked(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 }
+
+// ServerStopping implements rpc.StopNotifier: when the rpc.Server the
+// health service is registered on begins Stop or GracefulStop, it calls
+// Shutdown, so health watchers see NOT_SERVING while the RPCs in flight
+// finish even if the application did not call Shutdown itself.
+func (s *Server) ServerStopping() { s.Shutdown() }
 
 // Resume makes every known service SERVING and takes SetServingStatus
 // calls again.

@@ -334,3 +334,40 @@ func TestShutdownMakesEveryServiceNotServingAndIgnoresSetUntilResume(t *testing.
 		t.Fatalf("SetServingStatus after Resume: %v, %v; want NOT_SERVING", st, err)
 	}
 }
+
+// TestGracefulStopTurnsWatchersNotServing checks that a server's
+// GracefulStop tells its health service (rpc.StopNotifier) before it
+// drains: a watcher sees NOT_SERVING while its stream is still open,
+// though the application never called Shutdown.
+func TestGracefulStopTurnsWatchersNotServing(t *testing.T) {
+	hs := NewServer()
+	srv, c := serve(t, hs)
+	hs.SetServingStatus("echo.v1.Echo", serving)
+	ctx, cancel := context.WithCancel(ctxWait(t))
+	defer cancel()
+	w, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: "echo.v1.Echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := recvStatus(t, w); st != serving {
+		t.Fatalf("first status %v; want SERVING", st)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop() // waits for the Watch, which the test ends below
+		close(stopped)
+	}()
+	if st := recvStatus(t, w); st != notServing {
+		t.Fatalf("status once GracefulStop began: %v; want NOT_SERVING", st)
+	}
+	hs.SetServingStatus("echo.v1.Echo", serving) // ignored: shut down
+	if r, err := hs.Check(ctx, &healthpb.HealthCheckRequest{Service: "echo.v1.Echo"}); err != nil || r.Status != notServing {
+		t.Errorf("after SetServingStatus during the stop: %v, %v; want NOT_SERVING", r, err)
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(longWait):
+		t.Fatal("GracefulStop did not return once the watcher left")
+	}
+}
