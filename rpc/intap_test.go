@@ -123,3 +123,29 @@ func TestInTapHandleAdmittingWithANilContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInTapHandlePanicRefusesOnlyThatRPC: a hook that panics (on input a
+// client chose, say) must not take the server process down with the
+// connection's reader goroutine: the RPC fails with INTERNAL, as a
+// handler's panic does, and the connection serves the next RPCs.
+func TestInTapHandlePanicRefusesOnlyThatRPC(t *testing.T) {
+	hook := func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if mdValue(info.Header, "boom") != "" {
+			var m map[string]int
+			m["x"] = 1 // a nil map write: a runtime panic
+		}
+		return ctx, nil
+	}
+	svc := &testService{unary: func(_ context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+		return in, nil
+	}}
+	_, addr := startServer(t, svc, InTapHandle(hook), Logger(discardLogger()))
+	_, c := dial(t, addr)
+	for i := range 3 {
+		_, err := c.Unary(metadata.AppendToOutgoingContext(ctxWait(t), "boom", "1"), wrapperspb.Bytes(nil))
+		wantCode(t, err, codes.Internal)
+		if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+			t.Fatalf("call %d after a panicking hook: %v", i, err)
+		}
+	}
+}

@@ -30,5 +30,6 @@ type Info struct {
 // status.Error(codes.ResourceExhausted, ...) from a rate limiter), or
 // PERMISSION_DENIED with the error's text if it carries none, as in
 // grpc-go. The handler never runs; the connection and its other RPCs carry
-// on.
+// on. A hook that panics refuses its RPC with INTERNAL (grpc-go would
+// crash the process), as a handler's panic fails only its own RPC.
 type ServerInHandle func(ctx context.Context, info *Info) (context.Context, error)
