@@ -10,6 +10,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/rpc/tap"
 )
@@ -147,5 +148,35 @@ func TestInTapHandlePanicRefusesOnlyThatRPC(t *testing.T) {
 		if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
 			t.Fatalf("call %d after a panicking hook: %v", i, err)
 		}
+	}
+}
+
+// TestInTapHandleSeesThePeer: the hook's context carries the client's
+// peer (peer.FromContext), as grpc-go's does, so that a per-client rate
+// limit can key on the client's address or certificate.
+func TestInTapHandleSeesThePeer(t *testing.T) {
+	seen := make(chan string, 1)
+	hook := func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		p, ok := peer.FromContext(ctx)
+		if !ok || p.Addr == nil {
+			return nil, status.Error(codes.FailedPrecondition, "no peer in the tap's context")
+		}
+		select {
+		case seen <- p.Addr.String():
+		default:
+		}
+		return ctx, nil
+	}
+	svc := &testService{unary: func(_ context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+		return in, nil
+	}}
+	_, addr := startServer(t, svc, InTapHandle(hook))
+	_, c := dial(t, addr)
+	var p peer.Peer
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), Peer(&p)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != p.LocalAddr.String() {
+		t.Errorf("the tap saw peer %s, want the client's address %s", got, p.LocalAddr)
 	}
 }
