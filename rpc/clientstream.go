@@ -276,7 +276,13 @@ func (cs *clientStream) Header() (metadata.MD, error) {
 		return nil, nil
 	}
 	if cs.ci.header != nil {
-		*cs.ci.header = md
+		// Once the call is finished, finish fills the option (the
+		// context watch may be doing it now, on its own goroutine).
+		cs.mu.Lock()
+		if !cs.finished {
+			*cs.ci.header = md
+		}
+		cs.mu.Unlock()
 	}
 	return md, nil
 }

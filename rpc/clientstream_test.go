@@ -10,6 +10,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/connectivity"
+	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -138,6 +139,47 @@ func TestAbandonedStreamEndsItsCall(t *testing.T) {
 	for st := cc.GetState(); st != connectivity.Idle; st = cc.GetState() {
 		if !cc.WaitForStateChange(wctx, st) {
 			t.Fatalf("the channel stayed %v with only an abandoned stream, want IDLE after the idle timeout", st)
+		}
+	}
+}
+
+// TestHeaderAfterCancelDoesNotRaceTheWatch: a stream with the Header
+// call option whose user cancels its context and then calls Header: the
+// context watch, finishing the call on a goroutine of its own, fills the
+// option's MD while Header does too. They must not race (go test -race).
+func TestHeaderAfterCancelDoesNotRaceTheWatch(t *testing.T) {
+	_, addr := startServer(t, &testService{bidi: func(s BidiStreamingServer[wrapperspb.BytesValue, wrapperspb.BytesValue]) error {
+		if err := s.SendHeader(metadata.Pairs("h", "v")); err != nil {
+			return err
+		}
+		if err := s.Send(wrapperspb.Bytes([]byte("x"))); err != nil {
+			return err
+		}
+		<-s.Context().Done()
+		return s.Context().Err()
+	}})
+	_, c := dial(t, addr)
+	for range 20 {
+		ctx, cancel := context.WithCancel(ctxWait(t))
+		var hdr metadata.MD
+		s, err := c.Bidi(ctx, Header(&hdr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		md, _ := s.Header()
+		if got := md.Get("h"); len(got) != 1 || got[0] != "v" {
+			t.Fatalf("Header() = %v, want h: v", md)
+		}
+		// Recv waits for the call's end, so hdr is read after it.
+		if _, err := s.Recv(); status.Code(err) != codes.Canceled {
+			t.Fatalf("Recv after cancel: %v, want CANCELLED", err)
+		}
+		if got := hdr.Get("h"); len(got) != 1 || got[0] != "v" {
+			t.Fatalf("the Header call option holds %v, want h: v", hdr)
 		}
 	}
 }

@@ -104,7 +104,8 @@ func credsError(err error) error {
 		return status.Errorf(codes.Unauthenticated, "rpc: per-RPC credentials failed: %v", err)
 	}
 	switch st.Code() {
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+	case codes.OK, // st.Err() would be nil: the call would go out without them
+		codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
 		codes.Aborted, codes.OutOfRange, codes.DataLoss:
 		return status.Errorf(codes.Internal, "rpc: per-RPC credentials returned an illegal status: %v", err)
 	}

@@ -351,6 +351,9 @@ func TestPerRPCCredentialsErrorFailsCall(t *testing.T) {
 		{status.Error(codes.Unavailable, "later"), codes.Unavailable},
 		// gRFC A54: codes a control plane may not produce become INTERNAL.
 		{status.Error(codes.NotFound, "gone"), codes.Internal},
+		// An error whose status is OK still fails the call: it must not
+		// go out without the credentials.
+		{okStatusError{}, codes.Internal},
 	} {
 		var p peer.Peer
 		_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), PerRPCCredentials(&recordingCreds{err: tc.err}), Peer(&p))

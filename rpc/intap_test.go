@@ -10,6 +10,7 @@ import (
 
 	"github.com/h2rpc/h2rpc/rpc/codes"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/rpc/tap"
 )
@@ -121,5 +122,61 @@ func TestInTapHandleAdmittingWithANilContext(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(ctxWait(t), "k", "v")
 	if _, err := c.Unary(ctx, wrapperspb.Bytes([]byte("x"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInTapHandlePanicRefusesOnlyThatRPC: a hook that panics (on input a
+// client chose, say) must not take the server process down with the
+// connection's reader goroutine: the RPC fails with INTERNAL, as a
+// handler's panic does, and the connection serves the next RPCs.
+func TestInTapHandlePanicRefusesOnlyThatRPC(t *testing.T) {
+	hook := func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if mdValue(info.Header, "boom") != "" {
+			var m map[string]int
+			m["x"] = 1 // a nil map write: a runtime panic
+		}
+		return ctx, nil
+	}
+	svc := &testService{unary: func(_ context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+		return in, nil
+	}}
+	_, addr := startServer(t, svc, InTapHandle(hook), Logger(discardLogger()))
+	_, c := dial(t, addr)
+	for i := range 3 {
+		_, err := c.Unary(metadata.AppendToOutgoingContext(ctxWait(t), "boom", "1"), wrapperspb.Bytes(nil))
+		wantCode(t, err, codes.Internal)
+		if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+			t.Fatalf("call %d after a panicking hook: %v", i, err)
+		}
+	}
+}
+
+// TestInTapHandleSeesThePeer: the hook's context carries the client's
+// peer (peer.FromContext), as grpc-go's does, so that a per-client rate
+// limit can key on the client's address or certificate.
+func TestInTapHandleSeesThePeer(t *testing.T) {
+	seen := make(chan string, 1)
+	hook := func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		p, ok := peer.FromContext(ctx)
+		if !ok || p.Addr == nil {
+			return nil, status.Error(codes.FailedPrecondition, "no peer in the tap's context")
+		}
+		select {
+		case seen <- p.Addr.String():
+		default:
+		}
+		return ctx, nil
+	}
+	svc := &testService{unary: func(_ context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+		return in, nil
+	}}
+	_, addr := startServer(t, svc, InTapHandle(hook))
+	_, c := dial(t, addr)
+	var p peer.Peer
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), Peer(&p)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != p.LocalAddr.String() {
+		t.Errorf("the tap saw peer %s, want the client's address %s", got, p.LocalAddr)
 	}
 }

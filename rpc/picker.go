@@ -167,9 +167,13 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 
 // pickerStatusErr is the error of a call whose picker failed it with st.
 // The codes gRFC A54 keeps for the server's own use (a balancer cannot
-// mean them: the request never reached a server) become INTERNAL.
+// mean them: the request never reached a server) become INTERNAL, as
+// does OK (an error that says the call succeeded, though nothing was
+// picked).
 func pickerStatusErr(st *status.Status) error {
 	switch st.Code() {
+	case codes.OK:
+		return status.Errorf(codes.Internal, "rpc: the picker failed the call with status OK: %s", st.Message())
 	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
 		codes.Aborted, codes.OutOfRange, codes.DataLoss:
 		return status.Errorf(codes.Internal, "rpc: the picker failed the call with a code reserved to servers: %v", st.Err())

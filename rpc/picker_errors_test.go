@@ -231,3 +231,26 @@ func TestPickerNonStatusErrorsWaitForTheNextPicker(t *testing.T) {
 		t.Errorf("fail-fast call with a plain picker error: %v, want UNAVAILABLE with its text", err)
 	}
 }
+
+// okStatusError is an error whose gRPC status is OK: a picker bug, but
+// one that must fail the call, not crash the process.
+type okStatusError struct{}
+
+func (okStatusError) Error() string              { return "an error with status OK" }
+func (okStatusError) GRPCStatus() *status.Status { return status.New(codes.OK, "") }
+
+// TestPickerErrorWithStatusOKIsInternal: a picker error whose status is
+// OK fails the call with INTERNAL (it cannot succeed: nothing was
+// picked). Before, the pick returned no transport and no error, and
+// opening the stream dereferenced the nil transport.
+func TestPickerErrorWithStatusOKIsInternal(t *testing.T) {
+	cc, c, b := ctlClient(t)
+	b.publish(cc, connectivity.TransientFailure, failingPicker(okStatusError{}, nil))
+	_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Internal)
+	s, err := c.Bidi(ctxWait(t))
+	if err == nil {
+		_, err = s.Recv()
+	}
+	wantCode(t, err, codes.Internal)
+}

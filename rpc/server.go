@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -345,8 +346,18 @@ func (s *Server) inTap() func(ctx context.Context, ss *transport.ServerStream) (
 	if h == nil {
 		return nil
 	}
-	return func(ctx context.Context, ss *transport.ServerStream) (context.Context, error) {
-		tctx, err := h(ctx, &tap.Info{FullMethodName: ss.Method(), Header: ss.IncomingMD()})
+	return func(ctx context.Context, ss *transport.ServerStream) (tctx context.Context, err error) {
+		// The hook runs on the connection's reader goroutine: a panic
+		// in it (on metadata a client chose) would end the process. It
+		// refuses that RPC with INTERNAL instead, as a handler's panic
+		// fails only its own RPC.
+		defer func() {
+			if r := recover(); r != nil {
+				s.opts.logger.Error("rpc: InTapHandle panicked", "method", ss.Method(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				tctx, err = nil, status.Errorf(codes.Internal, "rpc: InTapHandle panicked: %v", r)
+			}
+		}()
+		tctx, err = h(ctx, &tap.Info{FullMethodName: ss.Method(), Header: ss.IncomingMD()})
 		if err == nil && tctx == nil {
 			// A hook that admits with a nil context: the stream's own.
 			return ctx, nil

@@ -24,6 +24,10 @@ var errSubConnShutdown = errors.New("rpc: subchannel shut down")
 // new address list no longer has the address it was dialling.
 var errAddressesChanged = errors.New("rpc: subchannel addresses changed")
 
+// errNoAddresses fails the connection attempt of a subchannel whose
+// balancer left it no address (UpdateAddresses with an empty list).
+var errNoAddresses = errors.New("rpc: subchannel has no addresses to connect to")
+
 // subConn is a subchannel (balancer.SubConn): at most one transport at a
 // time to the first of its addresses that answers, its own connectivity
 // state and its own backoff ("gRPC connection backoff").
@@ -193,7 +197,7 @@ func (sc *subConn) attempt(ctx context.Context, gen uint64, addrs []resolver.Add
 	var (
 		t    transport.ClientTransport
 		addr resolver.Address
-		err  error
+		err  error = errNoAddresses
 	)
 	for _, addr = range addrs {
 		sc.mu.Lock()

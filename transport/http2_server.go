@@ -251,13 +251,20 @@ func (k serverKeepalive) Close(err error) {
 }
 
 // HandleStreams reads the connection until it closes, calling handle for
-// each new stream on the reader goroutine: handle must start the handler
+// each new stream on the reader goroutine (each stream's context derives
+// from ctx and carries the connection's peer): handle must start the handler
 // on a goroutine (or a worker) of its own and return at once. It returns
 // once the connection is closed and its loopy and keepalive goroutines
 // are gone.
 func (t *http2Server) HandleStreams(ctx context.Context, handle func(*ServerStream)) {
 	t.handle = handle
-	t.handleCtx = ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// Every stream's context carries the connection's peer, as in
+	// grpc-go: the InTapHandle's (a per-client rate limit keys on it)
+	// as well as the handler's. One context per connection.
+	t.handleCtx = peer.NewContext(ctx, t.peer)
 	err := t.readLoop()
 	t.fatal(err)
 	<-t.loopyDone.wait()
