@@ -52,8 +52,10 @@ type tlsCreds struct {
 // For certificates that rotate without a restart, set GetCertificate
 // (server) or GetClientCertificate (client), for example to a
 // FileReloader's methods; for CAs that rotate, a server sets
-// GetConfigForClient. They run on every handshake: new connections use
-// the newest certificate, established ones keep theirs.
+// GetConfigForClient (whose configs get "h2" too: return one that has
+// it already to keep it uncopied, and TLS session resumption working).
+// They run on every handshake: new connections use the newest
+// certificate, established ones keep theirs.
 func NewTLS(c *tls.Config) TransportCredentials {
 	var cfg *tls.Config
 	if c == nil {
@@ -61,10 +63,28 @@ func NewTLS(c *tls.Config) TransportCredentials {
 	} else {
 		cfg = c.Clone()
 	}
-	if !slices.Contains(cfg.NextProtos, alpnProto) {
-		cfg.NextProtos = append([]string{alpnProto}, cfg.NextProtos...)
+	withH2(cfg)
+	if get := cfg.GetConfigForClient; get != nil {
+		// The config the callback returns replaces cfg for the
+		// handshake: it needs "h2" as much as cfg does.
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if err != nil || c == nil || slices.Contains(c.NextProtos, alpnProto) {
+				return c, err
+			}
+			c = c.Clone() // the callback's config is not ours to change
+			withH2(c)
+			return c, nil
+		}
 	}
 	return &tlsCreds{config: cfg}
+}
+
+// withH2 puts "h2" first in c's NextProtos unless it is there already.
+func withH2(c *tls.Config) {
+	if !slices.Contains(c.NextProtos, alpnProto) {
+		c.NextProtos = append([]string{alpnProto}, c.NextProtos...)
+	}
 }
 
 // NewClientTLSFromCert returns client TLS credentials that trust the CAs

@@ -279,3 +279,29 @@ func TestRequestInfoContext(t *testing.T) {
 		t.Errorf("RequestInfoFromContext = %+v, %v", ri, ok)
 	}
 }
+
+// TestGetConfigForClientNegotiatesH2: a server whose per-client config
+// comes from GetConfigForClient (to rotate its CAs, as NewTLS's doc
+// suggests) still negotiates "h2": the config the callback returns is
+// the one the handshake uses, and it must get "h2" too.
+func TestGetConfigForClientNegotiatesH2(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	perClient := &tls.Config{Certificates: []tls.Certificate{ca.Server()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
+	server := credentials.NewTLS(&tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return perClient, nil },
+	})
+	client := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Client("alice")}})
+	cai, sai, cerr, serr := handshake(t, client, server, "localhost:443")
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	if p := sai.(credentials.TLSInfo).State.NegotiatedProtocol; p != "h2" {
+		t.Errorf("server negotiated %q", p)
+	}
+	if len(sai.(credentials.TLSInfo).State.VerifiedChains) == 0 || cai == nil {
+		t.Error("the per-client config's client verification did not run")
+	}
+	if len(perClient.NextProtos) != 0 {
+		t.Errorf("the callback's config was changed: NextProtos %q", perClient.NextProtos)
+	}
+}
