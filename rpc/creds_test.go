@@ -23,6 +23,7 @@ import (
 	"github.com/h2rpc/h2rpc/rpc/credentials/oauth"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/peer"
+	"github.com/h2rpc/h2rpc/rpc/resolver"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -441,5 +442,26 @@ func TestNewClientWithoutTransportCredentialsFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "rpc.WithTransportCredentials(insecure.NewCredentials())") {
 		t.Errorf("error %q does not say how to choose plaintext", err)
+	}
+}
+
+// TestTLSServerNameIsWithAuthorityOverAddressServerName: the name TLS
+// verifies is WithAuthority's when set, whatever ServerName the
+// resolver gives the address (as in grpc-go); without WithAuthority it
+// is the address's ServerName.
+func TestTLSServerNameIsWithAuthorityOverAddressServerName(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	_, addr := startServer(t, &testService{}, serverTLS(&tls.Config{Certificates: []tls.Certificate{ca.Server()}}))
+	st := &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: "elsewhere.example"}}}
+
+	_, _, c := manualClient(t, st, clientTLS(&tls.Config{RootCAs: ca.Pool}), WithAuthority("localhost"))
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+		t.Fatalf("with WithAuthority naming the server: %v", err)
+	}
+	_, _, c = manualClient(t, st, clientTLS(&tls.Config{RootCAs: ca.Pool}))
+	_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(err.Error(), "elsewhere.example") {
+		t.Errorf("error %q does not name the address's ServerName", err)
 	}
 }
