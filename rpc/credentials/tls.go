@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 )
 
 // alpnProto is the ALPN protocol gRPC requires over TLS.
@@ -26,8 +27,9 @@ type TLSInfo struct {
 	// server when ClientAuth asks for verification).
 	State tls.ConnectionState
 	CommonAuthInfo
-	// SPIFFEID is the peer leaf certificate's URI SAN with scheme
-	// "spiffe", when it has exactly one such URI; nil otherwise.
+	// SPIFFEID is the peer's SPIFFE ID: its leaf certificate's URI SAN
+	// when that is its only URI SAN and a valid workload SPIFFE ID
+	// ("spiffe://trust-domain/path"); nil otherwise, as in grpc-go.
 	SPIFFEID *url.URL
 }
 
@@ -172,25 +174,22 @@ func handshaken(conn *tls.Conn) (net.Conn, AuthInfo, error) {
 	}, nil
 }
 
-// spiffeID returns the peer leaf's one spiffe:// URI SAN, or nil when it
-// has none or more than one, or when it is not of the form
-// spiffe://trust-domain/path.
+// spiffeID returns the SPIFFE ID of the peer's leaf certificate: its
+// URI SAN when it has exactly one (an X509-SVID has exactly one, as
+// grpc-go checks) and it is a workload's SPIFFE ID, "spiffe://" + a
+// trust domain + a path, with no port, user, query or fragment, at most
+// 2048 bytes long. Otherwise nil.
 func spiffeID(st tls.ConnectionState) *url.URL {
-	if len(st.PeerCertificates) == 0 {
+	if len(st.PeerCertificates) == 0 || len(st.PeerCertificates[0].URIs) != 1 {
 		return nil
 	}
-	var id *url.URL
-	for _, u := range st.PeerCertificates[0].URIs {
-		if u == nil || u.Scheme != "spiffe" {
-			continue
-		}
-		if id != nil {
-			return nil // ambiguous: the SPIFFE spec allows exactly one
-		}
-		if u.Host == "" || u.Opaque != "" || u.User != nil {
-			return nil
-		}
-		id = u
+	u := st.PeerCertificates[0].URIs[0]
+	if u == nil || u.Scheme != "spiffe" || u.Opaque != "" || u.User != nil ||
+		u.Host == "" || len(u.Host) > 255 || strings.Contains(u.Host, ":") ||
+		u.Path == "" || strings.HasSuffix(u.Path, "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" ||
+		len(u.String()) > 2048 {
+		return nil
 	}
-	return id
+	return u
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,10 +78,21 @@ func TestTLSHandshakeAuthInfo(t *testing.T) {
 		want string // the client's SPIFFE ID as the server sees it; "" for nil
 	}{
 		{"one SPIFFE ID", []*url.URL{id}, id.String()},
-		{"a SPIFFE ID among other URIs", []*url.URL{web, id}, id.String()},
+		// An X509-SVID has exactly one URI SAN (as grpc-go checks).
+		{"a SPIFFE ID among other URIs", []*url.URL{web, id}, ""},
 		{"two SPIFFE IDs", []*url.URL{id, other}, ""},
 		{"no URI", nil, ""},
 		{"no SPIFFE URI", []*url.URL{web}, ""},
+		// A workload's SPIFFE ID has a trust domain and a path, and
+		// nothing else.
+		{"no path", []*url.URL{{Scheme: "spiffe", Host: "example.org"}}, ""},
+		{"root path", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/"}}, ""},
+		{"no trust domain", []*url.URL{{Scheme: "spiffe", Path: "/svc/a"}}, ""},
+		{"a port", []*url.URL{{Scheme: "spiffe", Host: "example.org:8443", Path: "/svc/a"}}, ""},
+		{"a user", []*url.URL{{Scheme: "spiffe", User: url.User("u"), Host: "example.org", Path: "/svc/a"}}, ""},
+		{"a query", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/svc/a", RawQuery: "x=1"}}, ""},
+		{"a fragment", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/svc/a", Fragment: "f"}}, ""},
+		{"too long", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/" + strings.Repeat("a", 2048)}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clientCert := ca.Issue(testcert.Leaf{CommonName: "c", Client: true, URIs: tc.uris})
