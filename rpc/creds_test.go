@@ -339,6 +339,12 @@ func TestPerRPCCredentialsRequiringSecurityRefusedOverPlaintext(t *testing.T) {
 	}
 }
 
+// okStatusError is an error whose gRPC status is OK.
+type okStatusError struct{}
+
+func (okStatusError) Error() string              { return "not really ok" }
+func (okStatusError) GRPCStatus() *status.Status { return status.New(codes.OK, "not really ok") }
+
 func TestPerRPCCredentialsErrorFailsCall(t *testing.T) {
 	svc := newPeerRecorder()
 	_, addr := startServer(t, &svc.testService)
@@ -352,6 +358,9 @@ func TestPerRPCCredentialsErrorFailsCall(t *testing.T) {
 		{status.Error(codes.Unavailable, "later"), codes.Unavailable},
 		// gRFC A54: codes a control plane may not produce become INTERNAL.
 		{status.Error(codes.NotFound, "gone"), codes.Internal},
+		// An error whose status says OK is still an error: the call
+		// must not go on without the credentials' metadata.
+		{okStatusError{}, codes.Internal},
 	} {
 		var p peer.Peer
 		_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), PerRPCCredentials(&recordingCreds{err: tc.err}), Peer(&p))
