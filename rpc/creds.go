@@ -50,7 +50,13 @@ func (cs *clientStream) onTransport(cc *ClientConn, t transport.ClientTransport,
 	}
 	ai := t.AuthInfo()
 	ctx := credentials.NewContextWithRequestInfo(cs.ctx, credentials.RequestInfo{Method: cs.hdr.Method, AuthInfo: ai})
-	uri := credsURI(cc.authority, cs.hdr.Method)
+	// The uri names the connection's authority (an address's
+	// ServerName may differ from the channel's), as in grpc-go.
+	authority := cc.authority
+	if a, ok := t.(interface{ Authority() string }); ok {
+		authority = a.Authority()
+	}
+	uri := credsURI(authority, cs.hdr.Method)
 	md, _ := metadata.FromOutgoingContext(cs.ctx)
 	md = metadata.Join(md, balancerMD)
 	add := func(c credentials.PerRPCCredentials) error {

@@ -474,3 +474,23 @@ func TestTLSServerNameIsWithAuthorityOverAddressServerName(t *testing.T) {
 		t.Errorf("error %q does not name the address's ServerName", err)
 	}
 }
+
+// TestPerRPCCredentialsURIIsTheConnectionsAuthority: the uri given to
+// GetRequestMetadata names the authority of the connection the call
+// uses, as grpc-go's: the address's ServerName when the resolver gives
+// one (and WithAuthority does not override it), so that a token's
+// audience matches the :authority the server sees.
+func TestPerRPCCredentialsURIIsTheConnectionsAuthority(t *testing.T) {
+	_, addr := startServer(t, &testService{})
+	rec := &recordingCreds{}
+	st := &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: "backend-1.example:443"}}}
+	_, _, c := manualClient(t, st, WithPerRPCCredentials(rec))
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := "https://backend-1.example/test.v1.Test"; len(rec.uri) != 1 || rec.uri[0] != want {
+		t.Errorf("uri %q, want [%q]", rec.uri, want)
+	}
+}

@@ -118,6 +118,10 @@ type http2Client struct {
 	wentAway, wasShut  bool // GOAWAY or close happened; close happened
 }
 
+// Authority is the :authority of the connection's requests (and the
+// name its handshake verified, unless the credentials fixed one).
+func (t *http2Client) Authority() string { return t.authority }
+
 // NewClientTransport dials addr and sets up an HTTP/2 client connection.
 func NewClientTransport(ctx context.Context, addr string, opts ConnectOptions) (ClientTransport, error) {
 	t, err := newHTTP2Client(ctx, addr, opts)
