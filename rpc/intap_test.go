@@ -2,14 +2,18 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/h2rpc/h2rpc/internal/testcert"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
+	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
 	"github.com/h2rpc/h2rpc/rpc/tap"
 )
@@ -121,5 +125,37 @@ func TestInTapHandleAdmittingWithANilContext(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(ctxWait(t), "k", "v")
 	if _, err := c.Unary(ctx, wrapperspb.Bytes([]byte("x"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInTapHandleSeesPeer: the InTapHandle's context carries the
+// connection's peer (addresses and the TLS AuthInfo), as grpc-go's, so
+// that admission can be per client (a rate limit by address or by
+// certificate).
+func TestInTapHandleSeesPeer(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	seen := make(chan *peer.Peer, 1)
+	hook := func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		p, _ := peer.FromContext(ctx)
+		seen <- p
+		return ctx, nil
+	}
+	_, addr := startServer(t, &testService{}, InTapHandle(hook),
+		serverTLS(&tls.Config{Certificates: []tls.Certificate{ca.Server()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}))
+	_, c := dial(t, addr, clientTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Client("alice")}}))
+	var mine peer.Peer
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), Peer(&mine)); err != nil {
+		t.Fatal(err)
+	}
+	p := <-seen
+	if p == nil {
+		t.Fatal("no peer in the InTapHandle's context")
+	}
+	if p.Addr == nil || p.Addr.String() != mine.LocalAddr.String() {
+		t.Errorf("peer address %v, want the client's %v", p.Addr, mine.LocalAddr)
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 || ti.State.PeerCertificates[0].Subject.CommonName != "alice" {
+		t.Errorf("peer AuthInfo %#v, want the client's certificate", p.AuthInfo)
 	}
 }

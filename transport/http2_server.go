@@ -257,7 +257,13 @@ func (k serverKeepalive) Close(err error) {
 // are gone.
 func (t *http2Server) HandleStreams(ctx context.Context, handle func(*ServerStream)) {
 	t.handle = handle
-	t.handleCtx = ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// The connection's peer is in every stream's context from the start,
+	// the InTapHandle's included (as in grpc-go): admission may be per
+	// client.
+	t.handleCtx = peer.NewContext(ctx, t.peer)
 	err := t.readLoop()
 	t.fatal(err)
 	<-t.loopyDone.wait()
