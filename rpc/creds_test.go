@@ -494,3 +494,70 @@ func TestPerRPCCredentialsURIIsTheConnectionsAuthority(t *testing.T) {
 		t.Errorf("uri %q, want [%q]", rec.uri, want)
 	}
 }
+
+// ctxIgnoringTLS are TLS credentials whose client handshake ignores its
+// context, as third-party credentials may.
+type ctxIgnoringTLS struct {
+	credentials.TransportCredentials
+	cfg *tls.Config
+}
+
+func (c ctxIgnoringTLS) ClientHandshake(_ context.Context, _ string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn := tls.Client(raw, c.cfg)
+	if err := conn.Handshake(); err != nil {
+		return nil, nil, err
+	}
+	return conn, credentials.TLSInfo{State: conn.ConnectionState()}, nil
+}
+
+// TestConnectTimeoutBoundsHandshakeThatIgnoresContext: the connect
+// timeout ends a handshake even when the credentials ignore their
+// context (the raw connection is closed, as grpc-go does), so a server
+// that never answers the ClientHello fails the attempt instead of
+// holding it, and ClientConn.Close, for ever.
+func TestConnectTimeoutBoundsHandshakeThatIgnoresContext(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	creds := ctxIgnoringTLS{credentials.NewTLS(nil), &tls.Config{ServerName: "localhost", NextProtos: []string{"h2"}}}
+	cc, c := dial(t, lis.Addr().String(), WithTransportCredentials(creds),
+		WithConnectParams(ConnectParams{Backoff: BackoffConfig{BaseDelay: 50 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, MinConnectTimeout: 50 * time.Millisecond}))
+	t.Cleanup(func() {
+		// Release a handshake the fix did not end, so that the test
+		// fails instead of hanging in Close.
+		lis.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	closed := make(chan struct{})
+	go func() { cc.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(longWait):
+		t.Error("Close did not return while a handshake ignored its context")
+	}
+}
