@@ -50,7 +50,13 @@ func (cs *clientStream) onTransport(cc *ClientConn, t transport.ClientTransport,
 	}
 	ai := t.AuthInfo()
 	ctx := credentials.NewContextWithRequestInfo(cs.ctx, credentials.RequestInfo{Method: cs.hdr.Method, AuthInfo: ai})
-	uri := credsURI(cc.authority, cs.hdr.Method)
+	// The uri names the connection's authority (an address's
+	// ServerName may differ from the channel's), as in grpc-go.
+	authority := cc.authority
+	if a, ok := t.(interface{ Authority() string }); ok {
+		authority = a.Authority()
+	}
+	uri := credsURI(authority, cs.hdr.Method)
 	md, _ := metadata.FromOutgoingContext(cs.ctx)
 	md = metadata.Join(md, balancerMD)
 	add := func(c credentials.PerRPCCredentials) error {
@@ -96,16 +102,19 @@ func credsURI(authority, method string) string {
 
 // credsError is the call's error when GetRequestMetadata fails, as in
 // grpc-go: a status error keeps its status, unless its code is one a
-// control plane may not set (gRFC A54), which becomes INTERNAL; any other
-// error is UNAUTHENTICATED.
+// control plane may not set (gRFC A54) or OK, which become INTERNAL; any
+// other error is UNAUTHENTICATED. It is never nil.
 func credsError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return status.Errorf(codes.Unauthenticated, "rpc: per-RPC credentials failed: %v", err)
 	}
 	switch st.Code() {
-	case codes.OK, // st.Err() would be nil: the call would go out without them
-		codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+	case codes.OK:
+		// An error all the same: the call must not go on without the
+		// credentials' metadata.
+		return status.Errorf(codes.Internal, "rpc: per-RPC credentials failed with an OK status: %v", err)
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
 		codes.Aborted, codes.OutOfRange, codes.DataLoss:
 		return status.Errorf(codes.Internal, "rpc: per-RPC credentials returned an illegal status: %v", err)
 	}

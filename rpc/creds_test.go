@@ -23,6 +23,7 @@ import (
 	"github.com/h2rpc/h2rpc/rpc/credentials/oauth"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/peer"
+	"github.com/h2rpc/h2rpc/rpc/resolver"
 	"github.com/h2rpc/h2rpc/rpc/status"
 )
 
@@ -444,5 +445,113 @@ func TestNewClientWithoutTransportCredentialsFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "rpc.WithTransportCredentials(insecure.NewCredentials())") {
 		t.Errorf("error %q does not say how to choose plaintext", err)
+	}
+}
+
+// TestTLSServerNameIsWithAuthorityOverAddressServerName: the name TLS
+// verifies is WithAuthority's when set, whatever ServerName the
+// resolver gives the address (as in grpc-go); without WithAuthority it
+// is the address's ServerName.
+func TestTLSServerNameIsWithAuthorityOverAddressServerName(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	_, addr := startServer(t, &testService{}, serverTLS(&tls.Config{Certificates: []tls.Certificate{ca.Server()}}))
+	st := &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: "elsewhere.example"}}}
+
+	_, _, c := manualClient(t, st, clientTLS(&tls.Config{RootCAs: ca.Pool}), WithAuthority("localhost"))
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+		t.Fatalf("with WithAuthority naming the server: %v", err)
+	}
+	_, _, c = manualClient(t, st, clientTLS(&tls.Config{RootCAs: ca.Pool}))
+	_, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(err.Error(), "elsewhere.example") {
+		t.Errorf("error %q does not name the address's ServerName", err)
+	}
+}
+
+// TestPerRPCCredentialsURIIsTheConnectionsAuthority: the uri given to
+// GetRequestMetadata names the authority of the connection the call
+// uses, as grpc-go's: the address's ServerName when the resolver gives
+// one (and WithAuthority does not override it), so that a token's
+// audience matches the :authority the server sees.
+func TestPerRPCCredentialsURIIsTheConnectionsAuthority(t *testing.T) {
+	_, addr := startServer(t, &testService{})
+	rec := &recordingCreds{}
+	st := &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: "backend-1.example:443"}}}
+	_, _, c := manualClient(t, st, WithPerRPCCredentials(rec))
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil)); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := "https://backend-1.example/test.v1.Test"; len(rec.uri) != 1 || rec.uri[0] != want {
+		t.Errorf("uri %q, want [%q]", rec.uri, want)
+	}
+}
+
+// ctxIgnoringTLS are TLS credentials whose client handshake ignores its
+// context, as third-party credentials may.
+type ctxIgnoringTLS struct {
+	credentials.TransportCredentials
+	cfg *tls.Config
+}
+
+func (c ctxIgnoringTLS) ClientHandshake(_ context.Context, _ string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn := tls.Client(raw, c.cfg)
+	if err := conn.Handshake(); err != nil {
+		return nil, nil, err
+	}
+	return conn, credentials.TLSInfo{State: conn.ConnectionState()}, nil
+}
+
+// TestConnectTimeoutBoundsHandshakeThatIgnoresContext: the connect
+// timeout ends a handshake even when the credentials ignore their
+// context (the raw connection is closed, as grpc-go does), so a server
+// that never answers the ClientHello fails the attempt instead of
+// holding it, and ClientConn.Close, for ever.
+func TestConnectTimeoutBoundsHandshakeThatIgnoresContext(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	creds := ctxIgnoringTLS{credentials.NewTLS(nil), &tls.Config{ServerName: "localhost", NextProtos: []string{"h2"}}}
+	cc, c := dial(t, lis.Addr().String(), WithTransportCredentials(creds),
+		WithConnectParams(ConnectParams{Backoff: BackoffConfig{BaseDelay: 50 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, MinConnectTimeout: 50 * time.Millisecond}))
+	t.Cleanup(func() {
+		// Release a handshake the fix did not end, so that the test
+		// fails instead of hanging in Close.
+		lis.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = c.Unary(ctx, wrapperspb.Bytes(nil))
+	wantCode(t, err, codes.Unavailable)
+	closed := make(chan struct{})
+	go func() { cc.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(longWait):
+		t.Error("Close did not return while a handshake ignored its context")
 	}
 }

@@ -61,7 +61,8 @@ func defaultDialOptions() dialOptions {
 // knowledge (h2c). A client must set them: there is no default
 // (NewClient fails with ErrNoTransportSecurity). The TLS
 // server name is the channel's authority (WithAuthority, or the target's
-// host) unless the credentials fix one.
+// host, or the address's resolver.Address.ServerName) unless the
+// credentials fix one.
 func WithTransportCredentials(creds credentials.TransportCredentials) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.creds = creds })
 }
@@ -75,9 +76,11 @@ func WithPerRPCCredentials(creds credentials.PerRPCCredentials) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.perRPCCreds = append(o.perRPCCreds, creds) })
 }
 
-// WithAuthority sets the :authority of requests (by default the
-// target's endpoint, "localhost" for Unix sockets); an address's
-// resolver.Address.ServerName overrides it on that address.
+// WithAuthority sets the :authority of requests and the name TLS
+// verifies the server against, on every connection of the channel. By
+// default it is an address's resolver.Address.ServerName on that
+// address's connection, else the target's endpoint ("localhost" for
+// Unix sockets), as in grpc-go.
 func WithAuthority(a string) DialOption {
 	return dialOptionFunc(func(o *dialOptions) { o.authority = a })
 }

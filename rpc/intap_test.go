@@ -2,13 +2,16 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/h2rpc/h2rpc/internal/testcert"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/metadata"
 	"github.com/h2rpc/h2rpc/rpc/peer"
 	"github.com/h2rpc/h2rpc/rpc/status"
@@ -178,5 +181,37 @@ func TestInTapHandleSeesThePeer(t *testing.T) {
 	}
 	if got := <-seen; got != p.LocalAddr.String() {
 		t.Errorf("the tap saw peer %s, want the client's address %s", got, p.LocalAddr)
+	}
+}
+
+// TestInTapHandleSeesPeer: the InTapHandle's context carries the
+// connection's peer (addresses and the TLS AuthInfo), as grpc-go's, so
+// that admission can be per client (a rate limit by address or by
+// certificate).
+func TestInTapHandleSeesPeer(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	seen := make(chan *peer.Peer, 1)
+	hook := func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		p, _ := peer.FromContext(ctx)
+		seen <- p
+		return ctx, nil
+	}
+	_, addr := startServer(t, &testService{}, InTapHandle(hook),
+		serverTLS(&tls.Config{Certificates: []tls.Certificate{ca.Server()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}))
+	_, c := dial(t, addr, clientTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Client("alice")}}))
+	var mine peer.Peer
+	if _, err := c.Unary(ctxWait(t), wrapperspb.Bytes(nil), Peer(&mine)); err != nil {
+		t.Fatal(err)
+	}
+	p := <-seen
+	if p == nil {
+		t.Fatal("no peer in the InTapHandle's context")
+	}
+	if p.Addr == nil || p.Addr.String() != mine.LocalAddr.String() {
+		t.Errorf("peer address %v, want the client's %v", p.Addr, mine.LocalAddr)
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 || ti.State.PeerCertificates[0].Subject.CommonName != "alice" {
+		t.Errorf("peer AuthInfo %#v, want the client's certificate", p.AuthInfo)
 	}
 }

@@ -262,9 +262,11 @@ func (sc *subConn) dial(ctx context.Context, a resolver.Address) (transport.Clie
 		}
 	}
 	// The authority is also the server name the handshake checks
-	// (unless the credentials fix one).
+	// (unless the credentials fix one). As in grpc-go, WithAuthority
+	// wins over the address's ServerName: a resolver does not change
+	// the name the user set.
 	authority := cc.authority
-	if a.ServerName != "" {
+	if a.ServerName != "" && cc.dopts.authority == "" {
 		authority = a.ServerName
 	}
 	cc.mu.Lock()

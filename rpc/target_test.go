@@ -125,9 +125,10 @@ func authorityServer(t *testing.T) (addr string, authorities <-chan string) {
 	return lis.Addr().String(), ch
 }
 
-// TestAuthority: the channel's :authority is the target's endpoint, or
-// WithAuthority's; an address's ServerName overrides either on its
-// connection.
+// TestAuthority: the :authority (and the TLS server name) of a
+// connection is WithAuthority's, else its address's ServerName, else the
+// target's endpoint, as in grpc-go: a resolver cannot override the name
+// the user set.
 func TestAuthority(t *testing.T) {
 	addr, got := authorityServer(t)
 	for _, tc := range []struct {
@@ -138,7 +139,8 @@ func TestAuthority(t *testing.T) {
 	}{
 		{"endpoint", "", nil, "backends"},
 		{"WithAuthority", "", []DialOption{WithAuthority("channel.example")}, "channel.example"},
-		{"ServerName", "backend-1.example", []DialOption{WithAuthority("channel.example")}, "backend-1.example"},
+		{"ServerName", "backend-1.example", nil, "backend-1.example"},
+		{"WithAuthority over ServerName", "backend-1.example", []DialOption{WithAuthority("channel.example")}, "channel.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, c := manualClient(t, &resolver.State{Addresses: []resolver.Address{{Addr: addr, ServerName: tc.serverName}}}, tc.opts...)

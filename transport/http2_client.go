@@ -118,6 +118,10 @@ type http2Client struct {
 	wentAway, wasShut  bool // GOAWAY or close happened; close happened
 }
 
+// Authority is the :authority of the connection's requests (and the
+// name its handshake verified, unless the credentials fixed one).
+func (t *http2Client) Authority() string { return t.authority }
+
 // NewClientTransport dials addr and sets up an HTTP/2 client connection.
 func NewClientTransport(ctx context.Context, addr string, opts ConnectOptions) (ClientTransport, error) {
 	t, err := newHTTP2Client(ctx, addr, opts)
@@ -152,7 +156,22 @@ func newHTTP2Client(ctx context.Context, addr string, opts ConnectOptions) (*htt
 			authority = addr
 		}
 		proto := creds.Info().SecurityProtocol
+		// Credentials should honour ctx; those that do not still end
+		// with it, as in grpc-go: the raw connection is closed under
+		// them. Otherwise the connect timeout would not hold, and a
+		// server that never answers would keep the attempt for ever.
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
 		sconn, ai, err := creds.ClientHandshake(ctx, authority, conn)
+		if !stop() {
+			// ctx ended, and the connection is closed: a handshake
+			// that still succeeded is no use.
+			switch {
+			case err == nil:
+				err = ctx.Err()
+			case !errors.Is(err, ctx.Err()):
+				err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+			}
+		}
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("transport: %s handshake with %s: %w", proto, addr, err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 )
 
 // alpnProto is the ALPN protocol gRPC requires over TLS.
@@ -26,8 +27,9 @@ type TLSInfo struct {
 	// server when ClientAuth asks for verification).
 	State tls.ConnectionState
 	CommonAuthInfo
-	// SPIFFEID is the peer leaf certificate's URI SAN with scheme
-	// "spiffe", when it has exactly one such URI; nil otherwise.
+	// SPIFFEID is the peer's SPIFFE ID: its leaf certificate's URI SAN
+	// when that is its only URI SAN and a valid workload SPIFFE ID
+	// ("spiffe://trust-domain/path"); nil otherwise, as in grpc-go.
 	SPIFFEID *url.URL
 }
 
@@ -52,8 +54,10 @@ type tlsCreds struct {
 // For certificates that rotate without a restart, set GetCertificate
 // (server) or GetClientCertificate (client), for example to a
 // FileReloader's methods; for CAs that rotate, a server sets
-// GetConfigForClient. They run on every handshake: new connections use
-// the newest certificate, established ones keep theirs.
+// GetConfigForClient (whose configs get "h2" too: return one that has
+// it already to keep it uncopied, and TLS session resumption working).
+// They run on every handshake: new connections use the newest
+// certificate, established ones keep theirs.
 func NewTLS(c *tls.Config) TransportCredentials {
 	var cfg *tls.Config
 	if c == nil {
@@ -61,10 +65,28 @@ func NewTLS(c *tls.Config) TransportCredentials {
 	} else {
 		cfg = c.Clone()
 	}
-	if !slices.Contains(cfg.NextProtos, alpnProto) {
-		cfg.NextProtos = append([]string{alpnProto}, cfg.NextProtos...)
+	withH2(cfg)
+	if get := cfg.GetConfigForClient; get != nil {
+		// The config the callback returns replaces cfg for the
+		// handshake: it needs "h2" as much as cfg does.
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if err != nil || c == nil || slices.Contains(c.NextProtos, alpnProto) {
+				return c, err
+			}
+			c = c.Clone() // the callback's config is not ours to change
+			withH2(c)
+			return c, nil
+		}
 	}
 	return &tlsCreds{config: cfg}
+}
+
+// withH2 puts "h2" first in c's NextProtos unless it is there already.
+func withH2(c *tls.Config) {
+	if !slices.Contains(c.NextProtos, alpnProto) {
+		c.NextProtos = append([]string{alpnProto}, c.NextProtos...)
+	}
 }
 
 // NewClientTLSFromCert returns client TLS credentials that trust the CAs
@@ -152,25 +174,22 @@ func handshaken(conn *tls.Conn) (net.Conn, AuthInfo, error) {
 	}, nil
 }
 
-// spiffeID returns the peer leaf's one spiffe:// URI SAN, or nil when it
-// has none or more than one, or when it is not of the form
-// spiffe://trust-domain/path.
+// spiffeID returns the SPIFFE ID of the peer's leaf certificate: its
+// URI SAN when it has exactly one (an X509-SVID has exactly one, as
+// grpc-go checks) and it is a workload's SPIFFE ID, "spiffe://" + a
+// trust domain + a path, with no port, user, query or fragment, at most
+// 2048 bytes long. Otherwise nil.
 func spiffeID(st tls.ConnectionState) *url.URL {
-	if len(st.PeerCertificates) == 0 {
+	if len(st.PeerCertificates) == 0 || len(st.PeerCertificates[0].URIs) != 1 {
 		return nil
 	}
-	var id *url.URL
-	for _, u := range st.PeerCertificates[0].URIs {
-		if u == nil || u.Scheme != "spiffe" {
-			continue
-		}
-		if id != nil {
-			return nil // ambiguous: the SPIFFE spec allows exactly one
-		}
-		if u.Host == "" || u.Opaque != "" || u.User != nil {
-			return nil
-		}
-		id = u
+	u := st.PeerCertificates[0].URIs[0]
+	if u == nil || u.Scheme != "spiffe" || u.Opaque != "" || u.User != nil ||
+		u.Host == "" || len(u.Host) > 255 || strings.Contains(u.Host, ":") ||
+		u.Path == "" || strings.HasSuffix(u.Path, "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" ||
+		len(u.String()) > 2048 {
+		return nil
 	}
-	return id
+	return u
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,10 +78,21 @@ func TestTLSHandshakeAuthInfo(t *testing.T) {
 		want string // the client's SPIFFE ID as the server sees it; "" for nil
 	}{
 		{"one SPIFFE ID", []*url.URL{id}, id.String()},
-		{"a SPIFFE ID among other URIs", []*url.URL{web, id}, id.String()},
+		// An X509-SVID has exactly one URI SAN (as grpc-go checks).
+		{"a SPIFFE ID among other URIs", []*url.URL{web, id}, ""},
 		{"two SPIFFE IDs", []*url.URL{id, other}, ""},
 		{"no URI", nil, ""},
 		{"no SPIFFE URI", []*url.URL{web}, ""},
+		// A workload's SPIFFE ID has a trust domain and a path, and
+		// nothing else.
+		{"no path", []*url.URL{{Scheme: "spiffe", Host: "example.org"}}, ""},
+		{"root path", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/"}}, ""},
+		{"no trust domain", []*url.URL{{Scheme: "spiffe", Path: "/svc/a"}}, ""},
+		{"a port", []*url.URL{{Scheme: "spiffe", Host: "example.org:8443", Path: "/svc/a"}}, ""},
+		{"a user", []*url.URL{{Scheme: "spiffe", User: url.User("u"), Host: "example.org", Path: "/svc/a"}}, ""},
+		{"a query", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/svc/a", RawQuery: "x=1"}}, ""},
+		{"a fragment", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/svc/a", Fragment: "f"}}, ""},
+		{"too long", []*url.URL{{Scheme: "spiffe", Host: "example.org", Path: "/" + strings.Repeat("a", 2048)}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clientCert := ca.Issue(testcert.Leaf{CommonName: "c", Client: true, URIs: tc.uris})
@@ -277,5 +289,31 @@ func TestRequestInfoContext(t *testing.T) {
 	ctx := credentials.NewContextWithRequestInfo(context.Background(), credentials.RequestInfo{Method: "/s/m"})
 	if ri, ok := credentials.RequestInfoFromContext(ctx); !ok || ri.Method != "/s/m" {
 		t.Errorf("RequestInfoFromContext = %+v, %v", ri, ok)
+	}
+}
+
+// TestGetConfigForClientNegotiatesH2: a server whose per-client config
+// comes from GetConfigForClient (to rotate its CAs, as NewTLS's doc
+// suggests) still negotiates "h2": the config the callback returns is
+// the one the handshake uses, and it must get "h2" too.
+func TestGetConfigForClientNegotiatesH2(t *testing.T) {
+	ca := testcert.NewCA(t, "test CA")
+	perClient := &tls.Config{Certificates: []tls.Certificate{ca.Server()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
+	server := credentials.NewTLS(&tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return perClient, nil },
+	})
+	client := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Client("alice")}})
+	cai, sai, cerr, serr := handshake(t, client, server, "localhost:443")
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	if p := sai.(credentials.TLSInfo).State.NegotiatedProtocol; p != "h2" {
+		t.Errorf("server negotiated %q", p)
+	}
+	if len(sai.(credentials.TLSInfo).State.VerifiedChains) == 0 || cai == nil {
+		t.Error("the per-client config's client verification did not run")
+	}
+	if len(perClient.NextProtos) != 0 {
+		t.Errorf("the callback's config was changed: NextProtos %q", perClient.NextProtos)
 	}
 }

@@ -29,7 +29,7 @@ type Address struct {
 	Network string
 	// ServerName, when set, is the name TLS verifies and the :authority
 	// the channel sends on this address's connection, in place of the
-	// channel's.
+	// target's endpoint (but not of rpc.WithAuthority's, which wins).
 	ServerName string
 	// Attributes carry data from the resolver to the balancer (weights,
 	// localities). Read-only once the address is handed over. Two

@@ -113,26 +113,35 @@ func (r *refreshing) GetRequestMetadata(ctx context.Context, _ ...string) (map[s
 				return nil, ctx.Err()
 			}
 		}
-		done := make(chan struct{})
-		r.refreshing = done
+		r.refreshing = make(chan struct{})
 		r.mu.Unlock()
+		return r.refresh(ctx)
+	}
+}
 
-		tok, exp, err := r.src.Token(ctx)
-		if err == nil && tok == "" {
-			err = ErrEmptyToken
-		}
+// refresh asks src for a token; the caller marked the refresh under way
+// (r.refreshing). The mark is gone when it returns, also when src
+// panics, and the callers waiting for it look again.
+func (r *refreshing) refresh(ctx context.Context) (map[string]string, error) {
+	var md map[string]string // the new token's, once src gave one
+	var exp time.Time
+	defer func() {
 		r.mu.Lock()
+		done := r.refreshing
 		r.refreshing = nil
-		if err == nil {
-			r.md = map[string]string{"authorization": "Bearer " + tok}
-			r.expiry = exp
+		if md != nil {
+			r.md, r.expiry = md, exp
 		}
-		md := r.md
 		r.mu.Unlock()
 		close(done)
-		if err != nil {
-			return nil, fmt.Errorf("oauth: getting a token: %w", err)
-		}
-		return md, nil
+	}()
+	tok, exp, err := r.src.Token(ctx)
+	if err == nil && tok == "" {
+		err = ErrEmptyToken
 	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: getting a token: %w", err)
+	}
+	md = map[string]string{"authorization": "Bearer " + tok}
+	return md, nil
 }

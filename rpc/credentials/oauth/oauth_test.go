@@ -160,3 +160,31 @@ func TestTokenSourceErrors(t *testing.T) {
 		t.Errorf("error %v, want ErrEmptyToken", err)
 	}
 }
+
+// TestTokenSourcePanicDoesNotWedgeLaterCalls: a TokenSource that panics
+// (recovered up the caller's stack, as net/http does for a handler)
+// leaves no refresh marked under way: the next call fetches a token
+// instead of waiting for a refresh that will never end.
+func TestTokenSourcePanicDoesNotWedgeLaterCalls(t *testing.T) {
+	var n atomic.Int32
+	c := NewTokenSource(TokenSourceFunc(func(context.Context) (string, time.Time, error) {
+		if n.Add(1) == 1 {
+			panic("token source bug")
+		}
+		return "tok", time.Time{}, nil
+	}))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the token source's panic did not reach the caller")
+			}
+		}()
+		c.GetRequestMetadata(context.Background())
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := c.GetRequestMetadata(ctx)
+	if err != nil || md["authorization"] != "Bearer tok" {
+		t.Fatalf("call after the panic: %v, %v", md, err)
+	}
+}
