@@ -26,7 +26,7 @@ func (o *dialOptions) checkCredentials() error {
 	if o.creds == nil {
 		return ErrNoTransportSecurity
 	}
-	if o.creds != nil && o.creds.Info().SecurityProtocol == "insecure" {
+	if o.creds.Info().SecurityProtocol == "insecure" {
 		for _, c := range o.perRPCCreds {
 			if c.RequireTransportSecurity() {
 				return ErrCredentialsRequireTransportSecurity
@@ -101,22 +101,13 @@ func credsURI(authority, method string) string {
 }
 
 // credsError is the call's error when GetRequestMetadata fails, as in
-// grpc-go: a status error keeps its status, unless its code is one a
-// control plane may not set (gRFC A54) or OK, which become INTERNAL; any
-// other error is UNAUTHENTICATED. It is never nil.
+// grpc-go: a status error keeps its status (but for the codes
+// controlPlaneErr turns INTERNAL); any other error is UNAUTHENTICATED.
+// It is never nil.
 func credsError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return status.Errorf(codes.Unauthenticated, "rpc: per-RPC credentials failed: %v", err)
 	}
-	switch st.Code() {
-	case codes.OK:
-		// An error all the same: the call must not go on without the
-		// credentials' metadata.
-		return status.Errorf(codes.Internal, "rpc: per-RPC credentials failed with an OK status: %v", err)
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
-		codes.Aborted, codes.OutOfRange, codes.DataLoss:
-		return status.Errorf(codes.Internal, "rpc: per-RPC credentials returned an illegal status: %v", err)
-	}
-	return st.Err()
+	return controlPlaneErr(st, "per-RPC credentials")
 }

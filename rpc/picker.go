@@ -165,18 +165,24 @@ func (cc *ClientConn) pickLoop(ctx context.Context, waitForReady bool, method st
 	}
 }
 
-// pickerStatusErr is the error of a call whose picker failed it with st.
-// The codes gRFC A54 keeps for the server's own use (a balancer cannot
-// mean them: the request never reached a server) become INTERNAL, as
-// does OK (an error that says the call succeeded, though nothing was
-// picked).
+// pickerStatusErr is the error of a call whose picker failed it with st
+// (controlPlaneErr).
 func pickerStatusErr(st *status.Status) error {
+	return controlPlaneErr(st, "the picker")
+}
+
+// controlPlaneErr is the error of a call that something of the channel,
+// not a server, failed with st: a picker or per-RPC credentials. The
+// codes gRFC A54 keeps for servers (the request never reached one)
+// become INTERNAL, as does OK (an error that says the call succeeded,
+// though it cannot go on).
+func controlPlaneErr(st *status.Status, who string) error {
 	switch st.Code() {
 	case codes.OK:
-		return status.Errorf(codes.Internal, "rpc: the picker failed the call with status OK: %s", st.Message())
+		return status.Errorf(codes.Internal, "rpc: %s failed the call with status OK: %s", who, st.Message())
 	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
 		codes.Aborted, codes.OutOfRange, codes.DataLoss:
-		return status.Errorf(codes.Internal, "rpc: the picker failed the call with a code reserved to servers: %v", st.Err())
+		return status.Errorf(codes.Internal, "rpc: %s failed the call with a code reserved to servers: %v", who, st.Err())
 	}
 	return st.Err()
 }
