@@ -43,7 +43,7 @@ func (cc *ClientConn) Invoke(ctx context.Context, method string, args, reply any
 // invoke is the unary call at the end of the interceptor chain.
 func invoke(ctx context.Context, method string, req, reply any, cc *ClientConn, opts ...CallOption) error {
 	for attempt := 0; ; attempt++ {
-		cs, err := newClientStream(ctx, unaryDesc, cc, nil, method, opts...)
+		cs, err := newClientStream(ctx, unaryDesc, cc, nil, method, cc.dopts.callOptions, opts...)
 		if err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func (cc *ClientConn) NewStream(ctx context.Context, desc *StreamDesc, method st
 }
 
 func newStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (ClientStream, error) {
-	return newClientStream(ctx, desc, cc, nil, method, opts...)
+	return newClientStream(ctx, desc, cc, nil, method, cc.dopts.callOptions, opts...)
 }
 
 // clientStream is the ClientStream of one call.
@@ -104,13 +104,15 @@ var _ ClientStream = (*clientStream)(nil)
 
 // newClientStream opens a call's stream. fixed, when not nil, is the
 // transport the stream must use: the channel's picker, method config and
-// retries are then left out (NewSubConnStream).
-func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, fixed transport.ClientTransport, method string, opts ...CallOption) (*clientStream, error) {
+// retries are then left out (NewSubConnStream). defaults are applied
+// before opts: the channel's default call options for the application's
+// calls, none for the channel's own streams (health checks).
+func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, fixed transport.ClientTransport, method string, defaults []CallOption, opts ...CallOption) (*clientStream, error) {
 	// The options apply to the stream's own callInfo: a local one would
 	// escape (apply is an interface call) and cost an allocation.
 	cs := &clientStream{desc: desc, ci: callInfo{maxRecv: DefaultMaxRecvMsgSize, maxSend: DefaultMaxSendMsgSize}}
 	ci := &cs.ci
-	for _, o := range cc.dopts.callOptions {
+	for _, o := range defaults {
 		o.apply(ci)
 	}
 	for _, o := range opts {

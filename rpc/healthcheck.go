@@ -194,10 +194,11 @@ func transportGone(t transport.ClientTransport) bool {
 // sends, until the stream fails or ctx ends; answered is called at each
 // response.
 func (sc *subConn) watchHealth(ctx context.Context, h *healthCheck, service string, answered func()) error {
-	// The proto codec and no compression, whatever the channel's default
-	// call options say: the health service speaks protobuf.
-	cs, err := newClientStream(ctx, healthWatchDesc, sc.cc, h.t, healthWatchMethod,
-		CallContentSubtype(""), UseCompressor(""))
+	// The channel's own stream, as in grpc-go: none of the default call
+	// options (meant for the application's calls, and whose Header,
+	// Trailer or Peer targets this goroutine must not write) apply; the
+	// proto codec, no compression. The channel's per-RPC credentials do.
+	cs, err := newClientStream(ctx, healthWatchDesc, sc.cc, h.t, healthWatchMethod, nil)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	echov1 "github.com/h2rpc/h2rpc/proto/echo/v1"
 	"github.com/h2rpc/h2rpc/rpc"
 	"github.com/h2rpc/h2rpc/rpc/codes"
+	"github.com/h2rpc/h2rpc/rpc/credentials"
 	"github.com/h2rpc/h2rpc/rpc/credentials/insecure"
 	"github.com/h2rpc/h2rpc/rpc/health"
 	healthpb "github.com/h2rpc/h2rpc/rpc/health/grpc_health_v1"
@@ -373,5 +376,48 @@ func TestHealthShutdownThenGracefulStopDrainsHealthCheckingClients(t *testing.T)
 	}
 	if hits := callRound(t, c, bs, 6); hits[1] != 6 {
 		t.Fatalf("calls per backend after backend 0 stopped: %v", hits)
+	}
+}
+
+// methodRecorder is per-RPC credentials that record the method of each
+// stream they are asked for.
+type methodRecorder struct {
+	mu      sync.Mutex
+	methods []string
+}
+
+func (m *methodRecorder) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	ri, _ := credentials.RequestInfoFromContext(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.methods = append(m.methods, ri.Method)
+	return nil, nil
+}
+
+func (m *methodRecorder) RequireTransportSecurity() bool { return false }
+
+// TestHealthCheckStreamTakesNoDefaultCallOptions: the health check's
+// Watch stream is the channel's own, as in grpc-go, so the call options
+// of WithDefaultCallOptions, meant for the application's calls, do not
+// apply to it (their Header, Trailer or Peer targets would be written
+// from the health check's goroutine). Here per-RPC credentials given as
+// a default call option are asked only for the application's call,
+// though the backend became READY through a Watch.
+func TestHealthCheckStreamTakesNoDefaultCallOptions(t *testing.T) {
+	bs := startHCBackends(t, true)
+	rec := &methodRecorder{}
+	c, _ := dialBackends(t, hcServiceConfig, bs, rpc.WithDefaultCallOptions(rpc.PerRPCCredentials(rec)))
+	ctx, cancel := context.WithTimeout(context.Background(), hcWait)
+	defer cancel()
+	if _, err := c.Unary(ctx, &echov1.EchoRequest{}, rpc.WaitForReady(true)); err != nil {
+		t.Fatal(err)
+	}
+	if bs[0].watches.Load() == 0 {
+		t.Fatal("the backend saw no health Watch: the test checks nothing")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := []string{"/echo.v1.Echo/Unary"}; !slices.Equal(rec.methods, want) {
+		t.Errorf("default per-RPC credentials were asked for %q, want only %q", rec.methods, want)
 	}
 }

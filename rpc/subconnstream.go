@@ -26,7 +26,7 @@ func NewSubConnStream(ctx context.Context, sc balancer.SubConn, desc *StreamDesc
 	if t == nil {
 		return nil, status.Error(codes.Unavailable, fmt.Sprintf("rpc: subchannel %v is not READY", s))
 	}
-	cs, err := newClientStream(ctx, desc, s.cc, t, method, opts...)
+	cs, err := newClientStream(ctx, desc, s.cc, t, method, s.cc.dopts.callOptions, opts...)
 	if err != nil {
 		return nil, err
 	}
